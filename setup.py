@@ -1,0 +1,50 @@
+"""speechgen: recipes and modules for deep generative models of speech spectrograms."""
+from setuptools import find_packages, setup
+
+STAGES = {
+    "make-synth": "speechgen.bin.make_synth:main",
+    "prepare-timit": "speechgen.bin.prepare_timit:main",
+    "validate-data-dir": "speechgen.bin.validate_data_dir:main",
+    "compute-feats": "speechgen.bin.compute_feats:main",
+    "compute-cmvn": "speechgen.bin.compute_cmvn:main",
+    "train": "speechgen.bin.train:main",
+    "encode": "speechgen.bin.encode:main",
+    "plot-tsne": "speechgen.bin.plot_tsne:main",
+    "make-results": "speechgen.bin.make_results:main",
+}
+
+REQUIRES = [
+    # torch is installed first and pinned by tools/install.sh; a bare range here would pull CUDA wheels.
+    "torch>=2.0",
+    "kaldiio>=2.18",
+    "numpy>=1.24",
+    "scipy>=1.10",
+    "soundfile>=0.12",
+    "pyyaml>=6.0",
+    "tqdm>=4.60",
+    "matplotlib>=3.7",
+    "scikit-learn>=1.3",
+]
+
+EXTRAS = {
+    # offline eSpeak NG (library + data) for the embedded synthetic corpus
+    "synth": ["espeakng-loader>=0.2"],
+    # objective speech metrics
+    "metrics": ["pesq>=0.0.4", "pystoi>=0.4"],
+    "test": ["pytest>=7"],
+    # benchmark peers only, never imported by the library
+    "bench": ["librosa>=0.10"],
+}
+EXTRAS["all"] = sorted({pkg for group in EXTRAS.values() for pkg in group})
+
+setup(
+    name="speechgen",
+    version="0.1.0",
+    description="Kaldi-style recipes for deep generative models of speech spectrograms",
+    packages=find_packages(include=["speechgen", "speechgen.*"]),
+    package_data={"speechgen": ["data/resources/*"]},
+    python_requires=">=3.9",
+    install_requires=REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": [f"speechgen-{k}={v}" for k, v in STAGES.items()]},
+)
