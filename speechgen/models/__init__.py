@@ -1,1 +1,1 @@
-"""speechgen.models"""
+"""Models. ``import speechgen.models.registered`` registers every model class by name."""

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Factorial discriminative normalising flow recipe (Sun et al., ICASSP 2021) on TIMIT, or on the
+# embedded synthetic corpus when no --timit path is given.
+#
+# Stages:
+#   0  data: embedded eSpeak NG corpus (unless --timit), Kaldi data dirs of 20F+20M speakers split
+#      8:1:1 by utterance, one 200 ms segment per phone (38 classes) -> $data/{train,dev,test,lang}
+#   1  features: 20 x 200 log-magnitude spectrograms (25 ms / 10 ms, 400-point FFT, DC dropped)
+#      as Kaldi ark/scp, $nj parallel jobs -> $dump/{train,dev,test}; cmvn.npz from train only
+#   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/
+#   3  encoding of the test set into latent codes -> $exp/train_<model>/encode_test/
+#   4  t-SNE of the codes coloured by phone and by speaker -> $exp/train_<model>/figures/tsne.png,
+#      and all models side by side -> $exp/tsne_grid.png
+#   5  $exp/RESULTS.md: data sizes, losses, figures
+#
+# Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
+#   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
+#        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in a minute
+set -euo pipefail
+
+timit=""          # TIMIT root (LDC layout or the NLTK sample); empty: embedded synthetic corpus
+stage=0
+stop_stage=100
+nj=2              # parallel jobs of the feature stage
+models="vae"      # model configs conf/<name>.yaml, trained in turn
+debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
+n_female=20       # speakers of each gender selected for the f-DNF setup
+n_male=20
+split=8,1,1       # train:dev:test ratio of each speaker's utterances
+synth_sentences=12  # sentences per speaker of the synthetic corpus
+seed=0
+corpus_dir=corpus # where the synthetic corpus is generated
+data=data         # Kaldi data dirs
+dump=dump         # features
+exp=exp           # experiments, figures, RESULTS.md
+max_tsne_points=2000
+
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
+conf_of() { if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"; else echo "conf/$1.yaml"; fi; }
+
+if [ "$debug" = true ]; then
+  n_female=${SPEECHGEN_DEBUG_FEMALE:-3}; n_male=${SPEECHGEN_DEBUG_MALE:-3}; synth_sentences=10
+fi
+for m in $models; do
+  [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
+done
+
+if [ -n "$timit" ]; then
+  corpus=$timit
+  [ -d "$corpus" ] || { echo "$0: --timit $timit: no such directory (give the TIMIT root)" >&2; exit 1; }
+else
+  corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
+fi
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  want="corpus=$(cd "$(dirname "$corpus")" 2>/dev/null && pwd)/$(basename "$corpus") female=$n_female male=$n_male split=$split seed=$seed"
+  if [ -f "$data/.done" ] && [ "$(cat "$data/.done")" = "$want" ]; then
+    log 0 "$data already prepared ($want)"
+  else
+    if [ -f "$data/.done" ]; then
+      echo "$0: $data was prepared with other settings:" >&2
+      echo "    $(cat "$data/.done")" >&2
+      echo "  remove $data $dump $exp (or pass --data/--dump/--exp elsewhere) to prepare: $want" >&2
+      exit 1
+    fi
+    if [ -z "$timit" ] && [ ! -f "$corpus/.done" ]; then
+      log 0 "generating the embedded synthetic corpus -> $corpus"
+      speechgen-make-synth "$corpus" --n-female "$n_female" --n-male "$n_male" \
+        --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
+    fi
+    log 0 "preparing Kaldi data dirs from $corpus -> $data"
+    speechgen-prepare-timit "$corpus" "$data" --n-female "$n_female" --n-male "$n_male" \
+      --split "$split" --seed "$seed"
+    for x in train dev test; do utils/validate_data_dir.py "$data/$x"; done
+    echo "$want" > "$data/.done"
+  fi
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  for x in train dev test; do
+    if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
+    log 1 "features of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
+    $train_cmd JOB=1:"$nj" "$dump/$x/log/feats.JOB.log" \
+      speechgen-compute-feats --nj "$nj" --job JOB "$data/$x" "$dump/$x"
+    speechgen-compute-feats --nj "$nj" --merge "$data/$x" "$dump/$x"
+  done
+  [ -f "$dump/train/cmvn.npz" ] || speechgen-compute-cmvn "$dump/train"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  for m in $models; do
+    log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m"
+    speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+      --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" --resume
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  for m in $models; do
+    d=$exp/train_$m
+    if [ -f "$d/encode_test/codes.scp" ] && [ "$d/encode_test/codes.scp" -nt "$d/best.pt" ]; then
+      log 3 "$d/encode_test up to date"; continue
+    fi
+    log 3 "encoding $dump/test with $d"
+    speechgen-encode --exp-dir "$d" --feats-dir "$dump/test" --out-dir "$d/encode_test"
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  grid_args=()
+  for m in $models; do
+    d=$exp/train_$m
+    grid_args+=("$m=$d/encode_test")
+    if [ -f "$d/figures/tsne.png" ] && [ "$d/figures/tsne.png" -nt "$d/encode_test/codes.scp" ]; then
+      log 4 "$d/figures/tsne.png up to date"; continue
+    fi
+    log 4 "t-SNE of $d/encode_test -> $d/figures/tsne.png"
+    speechgen-plot-tsne "$m=$d/encode_test" --out "$d/figures/tsne.png" --max-points "$max_tsne_points" --seed "$seed"
+  done
+  if [ "$(echo $models | wc -w)" -gt 1 ]; then
+    log 4 "t-SNE grid of all models -> $exp/tsne_grid.png"
+    speechgen-plot-tsne "${grid_args[@]}" --out "$exp/tsne_grid.png" --max-points "$max_tsne_points" --seed "$seed"
+  fi
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  src=${timit:-"embedded synthetic corpus ($corpus)"}
+  speechgen-make-results --exp-root "$exp" --dump-dir "$dump" --title "timit_fdnf results" \
+    --notes "Corpus: $src; $n_female female + $n_male male speakers, split $split by utterance; 200 ms segments, 20x200 log-magnitude spectrograms."
+  log 5 "results in $exp/RESULTS.md"
+fi

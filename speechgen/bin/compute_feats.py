@@ -1,0 +1,142 @@
+"""Stage: 20 x 200 log-magnitude spectrograms of the segments of a data dir, as Kaldi ark/scp.
+
+One job (``--job J --nj N``) handles the J-th of N contiguous chunks of utterances and writes
+``OUT/feats.J.ark`` + ``OUT/feats.J.scp``; ``--merge`` then joins the job scps into ``OUT/feats.scp``
+(only when every job finished) and copies the label files. Without ``--job`` or ``--merge`` it
+does both in one process.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import kaldiio
+import numpy as np
+
+from speechgen.data.audio import load_wav
+from speechgen.data.dataset import read_table
+from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
+from speechgen.errors import DataError, SpeechgenError
+
+LABEL_FILES = ("seg2phone", "seg2spk", "segments")
+
+
+def read_segments(data_dir: Path) -> Dict[str, List[Tuple[str, float, float]]]:
+    """``segments`` grouped by utterance: {utt: [(seg, start_s, end_s), ...]}."""
+    path = data_dir / "segments"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the data preparation stage first")
+    by_utt: Dict[str, List[Tuple[str, float, float]]] = {}
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 4:
+            raise DataError(f"{path}:{lineno}: expected 'seg utt start end', got {line!r}")
+        seg, utt, start, end = parts
+        by_utt.setdefault(utt, []).append((seg, float(start), float(end)))
+    return by_utt
+
+
+def job_utterances(utts: List[str], nj: int, job: int) -> List[str]:
+    """The job-th (1-based) of nj contiguous, near-equal chunks of the sorted utterance list."""
+    bounds = np.linspace(0, len(utts), nj + 1).round().astype(int)
+    return utts[bounds[job - 1]:bounds[job]]
+
+
+def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecConfig) -> int:
+    """Extract one job's share; returns the number of segments written."""
+    wavs = read_table(data_dir / "wav.scp")
+    segments = read_segments(data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ark, scp = out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp"
+    scp_tmp = scp.with_name(scp.name + ".tmp")
+    n = 0
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp_tmp}") as writer:
+        for utt in job_utterances(sorted(segments), nj, job):
+            if utt not in wavs:
+                raise DataError(f"{data_dir / 'segments'}: utterance {utt} is not in wav.scp")
+            x = load_wav(wavs[utt], conf.sample_rate)
+            segs = segments[utt]
+            bounds = np.array([[s, e] for _, s, e in segs]) * conf.sample_rate
+            if bounds.max() > len(x) + 1:
+                raise DataError(f"{data_dir / 'segments'}: a segment of {utt} ends at "
+                                f"{bounds.max() / conf.sample_rate:.3f}s, past the audio's end "
+                                f"({len(x) / conf.sample_rate:.3f}s in {wavs[utt]}); re-run data preparation")
+            try:
+                starts = analysis_starts(bounds, len(x), conf)
+            except DataError as err:
+                raise DataError(f"{wavs[utt]}: {err}") from None
+            feats = segment_log_spectrograms(x, starts, conf)
+            for (seg, _, _), mat in zip(segs, feats):
+                writer(seg, mat)
+                n += 1
+    os.replace(scp_tmp, scp)  # the scp appears only once the ark is complete
+    return n
+
+
+def merge_jobs(data_dir: Path, out_dir: Path, nj: int) -> int:
+    """Join ``feats.{1..nj}.scp`` into ``feats.scp`` (sorted) and copy the label files."""
+    lines: List[str] = []
+    for job in range(1, nj + 1):
+        scp = out_dir / f"feats.{job}.scp"
+        if not scp.is_file():
+            raise DataError(f"{scp}: missing, job {job} did not finish (see {out_dir}/log/feats.{job}.log)")
+        lines += scp.read_text().splitlines()
+    lines.sort(key=lambda line: line.split(maxsplit=1)[0].encode())
+    expected = sum(len(v) for v in read_segments(data_dir).values())
+    if len(lines) != expected:
+        raise DataError(f"{out_dir}: the jobs wrote {len(lines)} segments, {data_dir}/segments has {expected}")
+    for name in LABEL_FILES:
+        if (data_dir / name).is_file():
+            shutil.copyfile(data_dir / name, out_dir / name)
+    tmp = out_dir / "feats.scp.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out_dir / "feats.scp")
+    return len(lines)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="speechgen-compute-feats",
+        description="Compute fixed-size log-magnitude spectrograms of the segments of a Kaldi data dir "
+                    "(needs wav.scp and segments) into OUT_DIR/feats.scp + ark.")
+    p.add_argument("data_dir", type=Path, help="Kaldi data dir with wav.scp, segments (seg2phone, seg2spk)")
+    p.add_argument("out_dir", type=Path, help="where feats.*.ark/scp are written")
+    p.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
+    p.add_argument("--job", type=int, default=None, help="run only this job (1..nj)")
+    p.add_argument("--merge", action="store_true", help="only merge the finished jobs into feats.scp")
+    p.add_argument("--n-frames", type=int, default=20)
+    p.add_argument("--win-length", type=int, default=400, help="window in samples (25 ms at 16 kHz)")
+    p.add_argument("--hop-length", type=int, default=160, help="shift in samples (10 ms at 16 kHz)")
+    p.add_argument("--n-fft", type=int, default=400)
+    p.add_argument("--sample-rate", type=int, default=16000)
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    conf = SegmentSpecConfig(sample_rate=args.sample_rate, n_frames=args.n_frames, win_length=args.win_length,
+                             hop_length=args.hop_length, n_fft=args.n_fft)
+    try:
+        if args.job is not None:
+            if not 1 <= args.job <= args.nj:
+                raise DataError(f"--job {args.job} is outside 1..{args.nj}")
+            n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
+            print(f"job {args.job}/{args.nj}: {n} segments -> {args.out_dir}/feats.{args.job}.scp")
+            return 0
+        if not args.merge:
+            for job in range(1, args.nj + 1):
+                run_job(args.data_dir, args.out_dir, args.nj, job, conf)
+        n = merge_jobs(args.data_dir, args.out_dir, args.nj)
+        print(f"{n} segments of {conf.n_frames}x{conf.n_bins} -> {args.out_dir}/feats.scp")
+        return 0
+    except SpeechgenError as err:
+        print(f"speechgen-compute-feats: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Stage: encode a feature dir with a trained model into latent codes (Kaldi ark/scp) + test stats."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import kaldiio
+import torch
+from torch.utils.data import DataLoader
+
+from speechgen.data.dataset import SegmentDataset
+from speechgen.errors import SpeechgenError
+from speechgen.train.load import load_experiment
+from speechgen.train.trainer import seed_everything
+
+
+def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = "best.pt",
+               batch_size: int = 256, seed: int = 0) -> dict:
+    """Write ``out_dir/codes.{ark,scp}`` and ``out_dir/stats.json`` (mean loss stats on the set)."""
+    model, info = load_experiment(exp_dir, checkpoint)
+    dataset = SegmentDataset(feats_dir, info["cmvn"], info.get("lang_dir"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    totals = defaultdict(float)
+    scp_tmp = out_dir / "codes.scp.tmp"
+    with torch.no_grad(), kaldiio.WriteHelper(f"ark,scp:{out_dir / 'codes.ark'},{scp_tmp}") as writer:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            codes = model.encode(batch["feats"])
+            for idx, code in zip(batch["idx"].tolist(), codes.numpy()):
+                writer(dataset.keys[idx], code)
+            _, stats = model(batch)
+            for key, value in stats.items():
+                totals[key] += value * len(batch["idx"])
+    stats = {key: value / len(dataset) for key, value in totals.items()}
+    stats["segments"] = len(dataset)
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    for name in ("seg2phone", "seg2spk"):
+        if (feats_dir / name).is_file():
+            shutil.copyfile(feats_dir / name, out_dir / name)
+    os.replace(scp_tmp, out_dir / "codes.scp")
+    return stats
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="speechgen-encode",
+                                description="Encode FEATS_DIR with the model of EXP_DIR into OUT_DIR/codes.scp "
+                                            "(posterior means / latent codes) and score the model's loss there.")
+    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--feats-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, default=None, help="default EXP_DIR/encode_<name of FEATS_DIR>")
+    p.add_argument("--checkpoint", default="best.pt", help="weights file in EXP_DIR (best.pt, latest.pt, epochN.pt)")
+    p.add_argument("--batch-size", type=int, default=256)
+    args = p.parse_args(argv)
+    out_dir = args.out_dir or args.exp_dir / f"encode_{args.feats_dir.name}"
+    try:
+        stats = encode_dir(args.exp_dir, args.feats_dir, out_dir, args.checkpoint, args.batch_size)
+    except SpeechgenError as err:
+        print(f"speechgen-encode: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{stats['segments']} codes -> {out_dir}/codes.scp; loss {stats.get('loss', float('nan')):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

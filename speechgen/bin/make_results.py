@@ -1,0 +1,26 @@
+"""Stage: write EXP_ROOT/RESULTS.md from what the recipe has produced so far."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from speechgen.eval.report import write_results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="speechgen-make-results",
+                                description="Collect data sizes, losses and figures of every experiment "
+                                            "dir under EXP_ROOT into EXP_ROOT/RESULTS.md.")
+    p.add_argument("--exp-root", type=Path, default=Path("exp"))
+    p.add_argument("--dump-dir", type=Path, default=Path("dump"))
+    p.add_argument("--title", default="Results")
+    p.add_argument("--notes", default="", help="a paragraph placed under the title (corpus, options)")
+    args = p.parse_args(argv)
+    out = write_results(args.exp_root, args.dump_dir, title=args.title, notes=args.notes)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

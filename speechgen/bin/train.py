@@ -1,0 +1,72 @@
+"""Stage: train a registered model on segment features; resumable with --resume."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from speechgen.data.dataset import Cmvn, SegmentDataset
+from speechgen.errors import ConfigError, SpeechgenError
+from speechgen.train.config import build_model, load_config
+from speechgen.train.trainer import Trainer
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="speechgen-train",
+        description="Train the model a YAML config names on a feature dir; writes config.yaml, "
+                    "checkpoints, train.log and loss.csv/png into EXP_DIR.")
+    p.add_argument("--config", type=Path, required=True, help="YAML config (model, model_conf, optim, trainer)")
+    p.add_argument("--train-dir", type=Path, required=True, help="feature dir with feats.scp (+ seg2phone, seg2spk)")
+    p.add_argument("--valid-dir", type=Path, default=None, help="validation feature dir")
+    p.add_argument("--cmvn", type=Path, default=None, help="cmvn.npz from the training set (default TRAIN_DIR/cmvn.npz)")
+    p.add_argument("--lang-dir", type=Path, default=None, help="dir with phones.txt / speakers.txt label tables")
+    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--resume", action="store_true", help="continue from EXP_DIR/checkpoint.pt when it exists")
+    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. trainer.max_epochs=5 model_conf.latent_dim=64")
+    return p
+
+
+def write_data_info(exp_dir: Path, args: argparse.Namespace, cmvn_path: Path) -> None:
+    """Record what the model was trained on, so later stages need only EXP_DIR."""
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cmvn_path, exp_dir / "cmvn.npz")
+    info = {"train_dir": str(args.train_dir.resolve()),
+            "valid_dir": str(args.valid_dir.resolve()) if args.valid_dir else None,
+            "lang_dir": str(args.lang_dir.resolve()) if args.lang_dir else None,
+            "cmvn": "cmvn.npz"}
+    (exp_dir / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+
+
+def check_shapes(model, shape, where: Path) -> None:
+    expected = tuple(getattr(model, name, None) for name in ("n_frames", "n_bins"))
+    if None not in expected and tuple(shape) != expected:
+        raise ConfigError(f"the features in {where} are {shape[0]}x{shape[1]} (frames x bins) but the model "
+                          f"expects {expected[0]}x{expected[1]}; set model_conf.n_frames / n_bins")
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        exp = load_config(args.config, args.override)
+        cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
+        cmvn = Cmvn.load(cmvn_path)
+        train_set = SegmentDataset(args.train_dir, cmvn, args.lang_dir)
+        valid_set = SegmentDataset(args.valid_dir, cmvn, args.lang_dir) if args.valid_dir else None
+        model = build_model(exp)
+        check_shapes(model, train_set.shape, args.train_dir)
+        write_data_info(args.exp_dir, args, cmvn_path)
+        trainer = Trainer(exp, model, train_set, valid_set, args.exp_dir)
+        trainer.fit(resume=args.resume)
+    except SpeechgenError as err:
+        print(f"speechgen-train: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""t-SNE of latent codes, plotted in a grid: one column per model, rows coloured by phone and by speaker."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import kaldiio
+import numpy as np
+
+from speechgen.data.dataset import read_table
+from speechgen.errors import DataError
+
+
+@dataclass
+class CodeSet:
+    """Latent codes of one model on one set, with their labels (aligned by key)."""
+
+    name: str
+    keys: List[str]
+    codes: np.ndarray  # (N, D)
+    labels: Dict[str, List[str]]  # factor name ('phone', 'spk') -> (N,) symbols
+
+
+def load_codes(name: str, encode_dir: str | Path) -> CodeSet:
+    """Read ``codes.scp`` and the ``seg2phone``/``seg2spk`` written beside it by the encode stage."""
+    encode_dir = Path(encode_dir)
+    scp = encode_dir / "codes.scp"
+    if not scp.is_file():
+        raise DataError(f"{scp}: missing; run the encode stage first")
+    reader = kaldiio.load_scp(str(scp))
+    keys = sorted(reader.keys())
+    codes = np.stack([np.asarray(reader[k]).reshape(-1) for k in keys])
+    labels = {}
+    for factor, table in (("phone", "seg2phone"), ("spk", "seg2spk")):
+        if (encode_dir / table).is_file():
+            values = read_table(encode_dir / table)
+            labels[factor] = [values[k] for k in keys]
+    return CodeSet(name, keys, codes, labels)
+
+
+def subsample(n: int, max_points: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``max_points`` of ``n`` items, the same for every model."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def tsne_embed(codes: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """(N, D) -> (N, 2) with scikit-learn's t-SNE (PCA initialisation, fixed seed)."""
+    from sklearn.manifold import TSNE
+
+    codes = (codes - codes.mean(0)) / (codes.std(0) + 1e-8)
+    perplexity = min(perplexity, max(2.0, (len(codes) - 1) / 3))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                random_state=seed).fit_transform(codes)
+
+
+def _class_colours(symbols: Sequence[str]):
+    import matplotlib.pyplot as plt
+
+    classes = sorted(set(symbols))
+    palette = [plt.get_cmap(name)(i) for name in ("tab20", "tab20b", "tab20c") for i in range(20)]
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([palette[index[s] % len(palette)] for s in symbols]), classes
+
+
+def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("phone", "spk"),
+                   max_points: int = 2000, seed: int = 0, perplexity: float = 30.0) -> Dict[str, np.ndarray]:
+    """One PNG: columns are models, rows are factors (colours = classes). Returns the 2-d embeddings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = code_sets[0].keys
+    for cs in code_sets[1:]:
+        if cs.keys != keys:
+            raise DataError(f"codes of {cs.name} and {code_sets[0].name} are of different segments; "
+                            "encode the same set with every model")
+    idx = subsample(len(keys), max_points, seed)
+    rows = [f for f in factors if all(f in cs.labels for cs in code_sets)]
+    if not rows:
+        raise DataError("no label files beside the codes; nothing to colour the t-SNE by")
+    titles = {"phone": "phone", "spk": "speaker"}
+    fig, axes = plt.subplots(len(rows), len(code_sets), figsize=(3.4 * len(code_sets), 3.4 * len(rows)),
+                             squeeze=False)
+    embeddings = {}
+    for col, cs in enumerate(code_sets):
+        emb = tsne_embed(cs.codes[idx], seed, perplexity)
+        embeddings[cs.name] = emb
+        for row, factor in enumerate(rows):
+            colours, classes = _class_colours([cs.labels[factor][i] for i in idx])
+            ax = axes[row][col]
+            ax.scatter(emb[:, 0], emb[:, 1], c=colours, s=3, linewidths=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(cs.name)
+            if col == 0:
+                ax.set_ylabel(f"coloured by {titles.get(factor, factor)} ({len(classes)})")
+    fig.suptitle(f"t-SNE of latent codes ({len(idx)} test segments)")
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(out_png.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out_png)
+    return embeddings

@@ -1,0 +1,166 @@
+"""Experiment configs: YAML -> checked dataclasses -> model, optimiser and scheduler.
+
+A config file has exactly these top-level keys (all but ``model`` optional)::
+
+    model: conv_vae          # a name in speechgen.train.registry.MODELS
+    model_conf: {...}        # keyword arguments of the model class
+    optim: adam              # adam | adamw | sgd | rmsprop
+    optim_conf: {lr: 1.0e-3}
+    scheduler: null          # null | steplr | exponentiallr | cosineannealinglr | reducelronplateau
+    scheduler_conf: {}
+    trainer: {...}           # fields of TrainerConfig
+
+Unknown keys anywhere are an error naming the key and what is accepted.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+import yaml
+
+from speechgen.errors import ConfigError
+from speechgen.train.registry import MODELS, check_kwargs
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+SCHEDULERS = {
+    "steplr": torch.optim.lr_scheduler.StepLR,
+    "exponentiallr": torch.optim.lr_scheduler.ExponentialLR,
+    "cosineannealinglr": torch.optim.lr_scheduler.CosineAnnealingLR,
+    "reducelronplateau": torch.optim.lr_scheduler.ReduceLROnPlateau,
+}
+
+
+@dataclass
+class TrainerConfig:
+    """How long and how to train. Sizes are in epochs and segments."""
+
+    max_epochs: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    grad_clip: Optional[float] = 5.0
+    num_workers: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    best_metric: str = "loss"  # a key of the validation stats, lower is better
+    keep_epoch_snapshots: int = 0  # 0 keeps every epoch<N>.pt; N>0 keeps the last N
+    valid_interval: int = 1  # validate every N epochs
+    num_threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+
+
+@dataclass
+class ExperimentConfig:
+    model: str
+    model_conf: Dict[str, Any] = field(default_factory=dict)
+    optim: str = "adam"
+    optim_conf: Dict[str, Any] = field(default_factory=lambda: {"lr": 1e-3})
+    scheduler: Optional[str] = None
+    scheduler_conf: Dict[str, Any] = field(default_factory=dict)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_keys(conf: Dict[str, Any], cls, where: str) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(conf) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; accepted: {', '.join(sorted(names))}")
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(conf: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML) to a nested dict copy."""
+    conf = copy.deepcopy(conf)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key.sub=value")
+        key, value = item.split("=", 1)
+        node = conf
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a mapping")
+        node[parts[-1]] = _parse_value(value)
+    return conf
+
+
+def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentConfig:
+    """Check a raw dict and turn it into an ExperimentConfig (model_conf is checked too)."""
+    import speechgen.models.registered  # noqa: F401
+
+    if not isinstance(conf, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    _check_keys(conf, ExperimentConfig, where)
+    if "model" not in conf:
+        raise ConfigError(f"{where}: the key 'model' is required (one of {', '.join(MODELS.names())})")
+    trainer = conf.get("trainer") or {}
+    _check_keys(trainer, TrainerConfig, f"{where}: trainer")
+    fields = {k: v for k, v in conf.items() if k != "trainer"}
+    for key in ("model_conf", "optim_conf", "scheduler_conf"):
+        if fields.get(key) is None:
+            fields.pop(key, None)
+    exp = ExperimentConfig(**fields, trainer=TrainerConfig(**trainer))
+    check_kwargs(MODELS.get(exp.model), exp.model_conf, f"{where}: model_conf")
+    if exp.optim not in OPTIMIZERS:
+        raise ConfigError(f"{where}: unknown optim '{exp.optim}'; known: {', '.join(OPTIMIZERS)}")
+    check_kwargs(OPTIMIZERS[exp.optim], {"params": None, **exp.optim_conf}, f"{where}: optim_conf")
+    if exp.scheduler is not None:
+        if exp.scheduler not in SCHEDULERS:
+            raise ConfigError(f"{where}: unknown scheduler '{exp.scheduler}'; known: {', '.join(SCHEDULERS)}")
+        check_kwargs(SCHEDULERS[exp.scheduler], {"optimizer": None, **exp.scheduler_conf},
+                     f"{where}: scheduler_conf")
+    return exp
+
+
+def load_config(path: str | Path, overrides: List[str] | None = None) -> ExperimentConfig:
+    """Read a YAML config, apply overrides and check every key."""
+    import speechgen.models.registered  # noqa: F401  (registers the model classes)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return config_from_dict(apply_overrides(raw, overrides or []), where=str(path))
+
+
+def save_config(exp: ExperimentConfig, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
+    tmp.replace(path)
+
+
+def build_model(exp: ExperimentConfig):
+    """The config's model, its weights initialised from ``trainer.seed`` (this reseeds the global RNGs)."""
+    import speechgen.models.registered  # noqa: F401
+    from speechgen.train.trainer import seed_everything
+
+    seed_everything(exp.trainer.seed)
+    return MODELS.build(exp.model, exp.model_conf, where="model_conf")
+
+
+def build_optimizer(exp: ExperimentConfig, params):
+    return OPTIMIZERS[exp.optim](params, **exp.optim_conf)
+
+
+def build_scheduler(exp: ExperimentConfig, optimizer):
+    if exp.scheduler is None:
+        return None
+    return SCHEDULERS[exp.scheduler](optimizer, **exp.scheduler_conf)

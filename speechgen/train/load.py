@@ -1,0 +1,34 @@
+"""Loading a trained experiment dir back: config, weights, normalisation, label tables."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+import yaml
+
+from speechgen.data.dataset import Cmvn
+from speechgen.errors import DataError
+from speechgen.train.config import build_model, config_from_dict
+
+
+def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: str = "cpu"):
+    """Return ``(model, info)`` for a finished experiment dir; the model is in eval mode.
+
+    ``info`` holds the merged config dict, the data paths of ``data.yaml`` and the Cmvn.
+    """
+    import speechgen.models.registered  # noqa: F401
+
+    exp_dir = Path(exp_dir)
+    for name in ("config.yaml", checkpoint, "data.yaml", "cmvn.npz"):
+        if not (exp_dir / name).is_file():
+            raise DataError(f"{exp_dir / name}: missing; train the model first (or pick another --checkpoint)")
+    raw = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    exp = config_from_dict(raw, where=str(exp_dir / "config.yaml"))
+    model = build_model(exp)
+    model.load_state_dict(torch.load(exp_dir / checkpoint, map_location=device, weights_only=True))
+    model.to(device).eval()
+    info: Dict[str, Any] = yaml.safe_load((exp_dir / "data.yaml").read_text())
+    info["config"] = raw
+    info["cmvn"] = Cmvn.load(exp_dir / "cmvn.npz")
+    return model, info

@@ -1,0 +1,61 @@
+"""Name -> class registries with a base-class check, so configs pick classes by name."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, Mapping, Type
+
+from speechgen.errors import ConfigError
+
+
+class Registry:
+    """Maps names to subclasses of ``base``; builds them from a config mapping of keyword args."""
+
+    def __init__(self, kind: str, base: type):
+        self.kind = kind
+        self.base = base
+        self._classes: Dict[str, Type] = {}
+
+    def register(self, name: str) -> Callable[[Type], Type]:
+        def add(cls: Type) -> Type:
+            if not (inspect.isclass(cls) and issubclass(cls, self.base)):
+                raise TypeError(f"{cls!r} registered as {self.kind} '{name}' is not a {self.base.__name__}")
+            if name in self._classes and self._classes[name] is not cls:
+                raise ValueError(f"{self.kind} '{name}' registered twice")
+            self._classes[name] = cls
+            return cls
+
+        return add
+
+    def names(self):
+        return sorted(self._classes)
+
+    def get(self, name: str) -> Type:
+        if name not in self._classes:
+            raise ConfigError(f"unknown {self.kind} '{name}'; known: {', '.join(self.names())}")
+        return self._classes[name]
+
+    def build(self, name: str, conf: Mapping[str, Any] | None, where: str = "") -> Any:
+        """Instantiate ``name`` with ``conf`` as keyword args; unknown keys are an error."""
+        cls = self.get(name)
+        conf = dict(conf or {})
+        check_kwargs(cls, conf, where or f"{self.kind}_conf")
+        return cls(**conf)
+
+
+def check_kwargs(fn: Callable, conf: Mapping[str, Any], where: str) -> None:
+    """Raise ConfigError for keys of ``conf`` that ``fn`` does not accept."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = {n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    unknown = sorted(set(conf) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in {where}; "
+            f"{getattr(fn, '__name__', fn)} accepts: {', '.join(sorted(allowed))}"
+        )
+
+
+from speechgen.models.base import GenerativeModel  # noqa: E402  (after Registry, which models import)
+
+MODELS = Registry("model", GenerativeModel)

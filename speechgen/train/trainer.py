@@ -1,0 +1,289 @@
+"""The training loop shared by every model: progress, logs, loss curves, checkpoints, exact resume.
+
+Experiment dir contents (see DESIGN.md):
+    config.yaml     merged config, written before training
+    checkpoint.pt   full resume state after the last finished epoch
+    epoch<N>.pt     model weights after epoch N (the last ``keep_epoch_snapshots`` are kept)
+    best.pt         weights of the epoch with the lowest validation ``best_metric``
+    latest.pt       weights of the last finished epoch
+    train.log       the log; loss.csv + loss.png the per-epoch statistics
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from speechgen.errors import ConfigError, TrainingError
+from speechgen.train.config import ExperimentConfig, build_optimizer, build_scheduler, save_config
+
+logger = logging.getLogger("speechgen.train")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but no CUDA device is available; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def setup_logging(log_path: Path) -> None:
+    """Log to ``log_path`` (appending, so a resumed run keeps its history) and to stderr."""
+    root = logging.getLogger("speechgen")
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        if getattr(handler, "_speechgen", False):
+            root.removeHandler(handler)
+            handler.close()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in (logging.FileHandler(log_path), logging.StreamHandler()):
+        handler.setFormatter(fmt)
+        handler._speechgen = True
+        root.addHandler(handler)
+
+
+def _rng_state() -> Dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains ``model`` on ``train_set`` and validates on ``valid_set``, writing into ``exp_dir``."""
+
+    def __init__(self, exp: ExperimentConfig, model: torch.nn.Module, train_set: Dataset,
+                 valid_set: Optional[Dataset], exp_dir: str | Path):
+        self.exp = exp
+        self.conf = exp.trainer
+        self.exp_dir = Path(exp_dir)
+        self.device = resolve_device(self.conf.device)
+        self.model = model.to(self.device)
+        self.train_set, self.valid_set = train_set, valid_set
+        self.optimizer = build_optimizer(exp, self.model.parameters())
+        self.scheduler = build_scheduler(exp, self.optimizer)
+        self.epoch = 0  # epochs finished
+        self.step = 0
+        self.best_value = math.inf
+        self.best_epoch = 0
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "rng": _rng_state(),
+            "config": self.exp.to_dict(),
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        _set_rng_state(state["rng"])
+
+    # ---------------------------------------------------------------- loop
+    def fit(self, resume: bool = False) -> Dict[str, float]:
+        """Train to ``max_epochs``; with ``resume`` continue from ``checkpoint.pt`` exactly."""
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = self.exp_dir / "checkpoint.pt"
+        if ckpt.exists() and not resume:
+            raise TrainingError(f"{ckpt} exists: pass --resume to continue that run, "
+                                f"or remove {self.exp_dir} to start again")
+        setup_logging(self.exp_dir / "train.log")
+        if self.conf.num_threads > 0:
+            torch.set_num_threads(self.conf.num_threads)
+        if resume and ckpt.exists():
+            self.load_state_dict(torch.load(ckpt, map_location=self.device, weights_only=False))
+            self._truncate_loss_csv(self.epoch)
+            logger.info("resumed from %s after epoch %d (step %d)", ckpt, self.epoch, self.step)
+        else:
+            seed_everything(self.conf.seed)
+            save_config(self.exp, self.exp_dir / "config.yaml")
+            logger.info("model %s: %d parameters, device %s", self.exp.model,
+                        sum(p.numel() for p in self.model.parameters()), self.device)
+        if self.epoch >= self.conf.max_epochs:
+            logger.info("already trained for %d epochs; nothing to do", self.epoch)
+        last: Dict[str, float] = {}
+        while self.epoch < self.conf.max_epochs:
+            t0 = time.time()
+            train_stats = self._run_epoch(self.epoch + 1)
+            valid_stats = {}
+            if self.valid_set is not None and (self.epoch + 1) % self.conf.valid_interval == 0:
+                valid_stats = self._validate()
+            self.epoch += 1
+            self._step_scheduler(valid_stats or train_stats)
+            last = self._end_epoch(train_stats, valid_stats, time.time() - t0)
+        return last
+
+    def _loader(self, dataset: Dataset, shuffle: bool, epoch: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.conf.seed * 100003 + epoch)
+        return DataLoader(dataset, batch_size=self.conf.batch_size, shuffle=shuffle, generator=generator,
+                          num_workers=self.conf.num_workers, drop_last=False)
+
+    def _to_device(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _run_epoch(self, epoch: int) -> Dict[str, float]:
+        self.model.train()
+        totals: Dict[str, float] = defaultdict(float)
+        count = 0
+        bar = tqdm(self._loader(self.train_set, True, epoch), desc=f"epoch {epoch}/{self.conf.max_epochs}",
+                   leave=False, dynamic_ncols=True, disable=None)
+        for batch in bar:
+            batch = self._to_device(batch)
+            loss, stats = self.model(batch)
+            self.step += 1
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"non-finite loss ({loss.item()}) at step {self.step} (epoch {epoch}); training stopped. "
+                    f"The last good state is {self.exp_dir / 'checkpoint.pt'} (epoch {self.epoch}); lower "
+                    "optim_conf.lr, set trainer.grad_clip, or check the features for inf/NaN")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.conf.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
+            self.optimizer.step()
+            n = batch["feats"].shape[0]
+            count += n
+            for key, value in stats.items():
+                totals[key] += value * n
+            bar.set_postfix(loss=f"{stats['loss']:.4f}")
+        return {k: v / count for k, v in totals.items()}
+
+    @torch.no_grad()
+    def _validate(self) -> Dict[str, float]:
+        self.model.eval()
+        totals: Dict[str, float] = defaultdict(float)
+        count = 0
+        for batch in self._loader(self.valid_set, False, 0):
+            batch = self._to_device(batch)
+            _, stats = self.model(batch)
+            n = batch["feats"].shape[0]
+            count += n
+            for key, value in stats.items():
+                totals[key] += value * n
+        return {k: v / count for k, v in totals.items()}
+
+    def _step_scheduler(self, stats: Dict[str, float]) -> None:
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(stats[self.conf.best_metric])
+        else:
+            self.scheduler.step()
+
+    # ---------------------------------------------------------------- outputs
+    def _end_epoch(self, train: Dict[str, float], valid: Dict[str, float], seconds: float) -> Dict[str, float]:
+        weights = self.model.state_dict()
+        atomic_torch_save(weights, self.exp_dir / f"epoch{self.epoch}.pt")
+        self._prune_snapshots()
+        shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "latest.pt")
+        metric = (valid or train).get(self.conf.best_metric)
+        if metric is None:
+            raise ConfigError(f"trainer.best_metric='{self.conf.best_metric}' is not a statistic of "
+                              f"{self.exp.model}; choose one of {', '.join(train)}")
+        if metric < self.best_value:
+            self.best_value, self.best_epoch = metric, self.epoch
+            shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "best.pt")
+        row = {"epoch": self.epoch, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
+               "seconds": round(seconds, 2)}
+        row.update({f"train_{k}": v for k, v in train.items()})
+        row.update({f"valid_{k}": v for k, v in valid.items()})
+        self._append_loss_csv(row)
+        self._plot_losses()
+        self._write_summary(row)
+        # the resume state goes last: a crash before it makes the epoch run again on resume
+        atomic_torch_save(self.state_dict(), self.exp_dir / "checkpoint.pt")
+        shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith(("train_", "valid_")))
+        logger.info("epoch %d/%d step %d %.1fs %s", self.epoch, self.conf.max_epochs, self.step, seconds, shown)
+        return row
+
+    def _write_summary(self, row: Dict[str, Any]) -> None:
+        """summary.json: what the results stage reports without loading the model."""
+        summary = {"model": self.exp.model, "parameters": sum(p.numel() for p in self.model.parameters()),
+                   "epochs": self.epoch, "max_epochs": self.conf.max_epochs, "best_epoch": self.best_epoch,
+                   f"best_{self.conf.best_metric}": self.best_value, "last": row}
+        tmp = self.exp_dir / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(tmp, self.exp_dir / "summary.json")
+
+    def _prune_snapshots(self) -> None:
+        keep = self.conf.keep_epoch_snapshots
+        if keep > 0:
+            for old in range(1, self.epoch - keep + 1):
+                (self.exp_dir / f"epoch{old}.pt").unlink(missing_ok=True)
+
+    def _read_loss_csv(self) -> List[Dict[str, str]]:
+        path = self.exp_dir / "loss.csv"
+        if not path.exists():
+            return []
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def _write_loss_csv(self, rows: List[Dict[str, Any]]) -> None:
+        path = self.exp_dir / "loss.csv"
+        fields: List[str] = []
+        for row in rows:
+            fields += [k for k in row if k not in fields]
+        tmp = path.with_name("loss.csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+    def _append_loss_csv(self, row: Dict[str, Any]) -> None:
+        self._write_loss_csv(self._read_loss_csv() + [row])
+
+    def _truncate_loss_csv(self, epoch: int) -> None:
+        rows = [r for r in self._read_loss_csv() if int(r["epoch"]) <= epoch]
+        if rows or (self.exp_dir / "loss.csv").exists():
+            self._write_loss_csv(rows)
+
+    def _plot_losses(self) -> None:
+        from speechgen.eval.plots import plot_loss_curves
+
+        plot_loss_curves(self.exp_dir / "loss.csv", self.exp_dir / "loss.png", title=self.exp.model)
