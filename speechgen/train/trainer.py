@@ -136,9 +136,13 @@ class Trainer:
         if self.conf.num_threads > 0:
             torch.set_num_threads(self.conf.num_threads)
         if resume and ckpt.exists():
-            self.load_state_dict(torch.load(ckpt, map_location=self.device, weights_only=False))
+            state = torch.load(ckpt, map_location=self.device, weights_only=False)
+            self.load_state_dict(state)
             self._truncate_loss_csv(self.epoch)
             logger.info("resumed from %s after epoch %d (step %d)", ckpt, self.epoch, self.step)
+            if state["config"] != self.exp.to_dict():
+                logger.info("the config differs from the checkpoint's; config.yaml now holds the new one")
+                save_config(self.exp, self.exp_dir / "config.yaml")
         else:
             seed_everything(self.conf.seed)
             save_config(self.exp, self.exp_dir / "config.yaml")
