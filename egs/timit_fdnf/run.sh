@@ -58,7 +58,7 @@ else
 fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  want="corpus=$(cd "$(dirname "$corpus")" 2>/dev/null && pwd)/$(basename "$corpus") female=$n_female male=$n_male split=$split seed=$seed"
+  want="corpus=$(realpath -m "$corpus") female=$n_female male=$n_male split=$split seed=$seed"
   if [ -f "$data/.done" ] && [ "$(cat "$data/.done")" = "$want" ]; then
     log 0 "$data already prepared ($want)"
   else

@@ -1,0 +1,64 @@
+"""egs/timit_fdnf end to end with --debug true on a small embedded corpus (the CI run of the recipe)."""
+import os
+import subprocess
+
+import kaldiio
+import pytest
+
+from conftest import ROOT
+
+RECIPE = ROOT / "egs" / "timit_fdnf"
+
+
+def run_recipe(tmp_path, *args):
+    env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
+    dirs = ["--corpus-dir", tmp_path / "corpus", "--data", tmp_path / "data", "--dump", tmp_path / "dump",
+            "--exp", tmp_path / "exp"]
+    return subprocess.run(["bash", str(RECIPE / "run.sh"), "--debug", "true", *map(str, dirs), *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("recipe")
+    out = run_recipe(tmp)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return tmp, out
+
+
+def test_debug_recipe_writes_every_stage_output(recipe):
+    tmp, _ = recipe
+    for split in ("train", "dev", "test"):
+        feats = kaldiio.load_scp(str(tmp / "dump" / split / "feats.scp"))
+        assert len(feats) > 20
+        assert next(iter(feats.values())).shape == (20, 200)
+    assert (tmp / "dump" / "train" / "cmvn.npz").is_file()
+    exp = tmp / "exp" / "train_vae"
+    for name in ("config.yaml", "checkpoint.pt", "best.pt", "loss.png", "encode_test/codes.scp",
+                 "figures/tsne.png"):
+        assert (exp / name).is_file(), name
+    results = (tmp / "exp" / "RESULTS.md").read_text()
+    assert "`train_vae`" in results and "## Data" in results
+    speakers = {line.split()[1] for line in (tmp / "dump" / "test" / "seg2spk").read_text().splitlines()}
+    assert len(speakers) == 6  # 3 female + 3 male, every speaker in the test split
+
+
+def test_rerun_skips_finished_stages(recipe):
+    tmp, _ = recipe
+    out = run_recipe(tmp)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "already prepared" in out.stdout
+    assert "feats.scp exists" in out.stdout
+    assert "nothing to do" in out.stderr
+    assert "up to date" in out.stdout
+
+
+def test_missing_timit_path_is_a_clear_error(tmp_path):
+    out = run_recipe(tmp_path, "--timit", tmp_path / "no_timit_here")
+    assert out.returncode == 1
+    assert "no_timit_here: no such directory" in out.stderr
+
+
+def test_unknown_option_is_refused(tmp_path):
+    out = run_recipe(tmp_path, "--modles", "vae")
+    assert out.returncode == 1 and "unknown option --modles" in out.stderr
