@@ -20,12 +20,12 @@ import numpy as np
 
 from speechgen.bin.compute_feats import read_segments
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import read_table
+from speechgen.data.dataset import read_mapping
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
 
 
 def load(data_dir: Path, conf: SegmentSpecConfig):
-    wavs = read_table(data_dir / "wav.scp")
+    wavs = read_mapping(data_dir / "wav.scp")
     jobs = []
     for utt, segs in sorted(read_segments(data_dir).items()):
         x = load_wav(wavs[utt], conf.sample_rate)

@@ -18,7 +18,8 @@ import kaldiio
 import numpy as np
 
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import read_table
+from speechgen.data.dataset import read_mapping
+from speechgen.data.validate import parse_time, read_table
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
 from speechgen.errors import DataError, SpeechgenError
 
@@ -27,16 +28,12 @@ LABEL_FILES = ("seg2phone", "seg2spk", "segments")
 
 def read_segments(data_dir: Path) -> Dict[str, List[Tuple[str, float, float]]]:
     """``segments`` grouped by utterance: {utt: [(seg, start_s, end_s), ...]}."""
-    path = data_dir / "segments"
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run the data preparation stage first")
     by_utt: Dict[str, List[Tuple[str, float, float]]] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if len(parts) != 4:
-            raise DataError(f"{path}:{lineno}: expected 'seg utt start end', got {line!r}")
-        seg, utt, start, end = parts
-        by_utt.setdefault(utt, []).append((seg, float(start), float(end)))
+    path = data_dir / "segments"
+    for row in read_table(path, 3, 3):
+        utt, start, end = row.fields
+        by_utt.setdefault(utt, []).append((row.key, parse_time(path, row.lineno, start),
+                                           parse_time(path, row.lineno, end)))
     return by_utt
 
 
@@ -48,7 +45,7 @@ def job_utterances(utts: List[str], nj: int, job: int) -> List[str]:
 
 def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecConfig) -> int:
     """Extract one job's share; returns the number of segments written."""
-    wavs = read_table(data_dir / "wav.scp")
+    wavs = read_mapping(data_dir / "wav.scp")
     segments = read_segments(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ark, scp = out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp"

@@ -9,30 +9,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from speechgen.data.validate import read_table
 from speechgen.errors import DataError
 
 
-def read_table(path: str | Path) -> Dict[str, str]:
-    """Read a two-column Kaldi table ``key value`` into an ordered dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: missing (run the stage that writes it first)")
+def read_mapping(path: str | Path) -> Dict[str, str]:
+    """Read a Kaldi table ``key value...`` into an ordered {key: value} dict (keys unique)."""
     table: Dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2:
-            raise DataError(f"{path}:{lineno}: expected 'key value', got {line!r}")
-        if parts[0] in table:
-            raise DataError(f"{path}:{lineno}: duplicate key {parts[0]}")
-        table[parts[0]] = parts[1].strip()
+    for row in read_table(path, min_fields=1):
+        if row.key in table:
+            raise DataError(f"{path}:{row.lineno}: duplicate key {row.key}; remove the repeated line")
+        table[row.key] = row.rest
     return table
 
 
 def read_symbol_table(path: str | Path) -> Dict[str, int]:
     """Read ``symbol id`` lines (a Kaldi symbol table) into {symbol: id}."""
-    return {sym: int(idx) for sym, idx in read_table(path).items()}
+    return {sym: int(idx) for sym, idx in read_mapping(path).items()}
 
 
 class Cmvn:
@@ -102,7 +95,7 @@ class SegmentDataset(Dataset):
                     self.labels[name] = self._label_ids(table_file, Path(lang_dir) / symbols_file)
 
     def _label_ids(self, table_file: str, symbols_path: Path) -> np.ndarray:
-        table = read_table(self.feats_dir / table_file)
+        table = read_mapping(self.feats_dir / table_file)
         symbols = read_symbol_table(symbols_path)
         ids = np.empty(len(self.keys), dtype=np.int64)
         for i, key in enumerate(self.keys):

@@ -8,7 +8,7 @@ from typing import Dict, List, Sequence
 import kaldiio
 import numpy as np
 
-from speechgen.data.dataset import read_table
+from speechgen.data.dataset import read_mapping
 from speechgen.errors import DataError
 
 
@@ -34,7 +34,7 @@ def load_codes(name: str, encode_dir: str | Path) -> CodeSet:
     labels = {}
     for factor, table in (("phone", "seg2phone"), ("spk", "seg2spk")):
         if (encode_dir / table).is_file():
-            values = read_table(encode_dir / table)
+            values = read_mapping(encode_dir / table)
             labels[factor] = [values[k] for k in keys]
     return CodeSet(name, keys, codes, labels)
 
