@@ -10,6 +10,7 @@ STAGES = {
     "train": "speechgen.bin.train:main",
     "encode": "speechgen.bin.encode:main",
     "plot-tsne": "speechgen.bin.plot_tsne:main",
+    "manipulate": "speechgen.bin.manipulate:main",
     "make-results": "speechgen.bin.make_results:main",
 }
 

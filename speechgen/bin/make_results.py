@@ -15,9 +15,11 @@ def main(argv=None) -> int:
     p.add_argument("--exp-root", type=Path, default=Path("exp"))
     p.add_argument("--dump-dir", type=Path, default=Path("dump"))
     p.add_argument("--title", default="Results")
+    p.add_argument("--order", default="", help="model names (exp dirs train_<name>) in table order")
     p.add_argument("--notes", default="", help="a paragraph placed under the title (corpus, options)")
     args = p.parse_args(argv)
-    out = write_results(args.exp_root, args.dump_dir, title=args.title, notes=args.notes)
+    out = write_results(args.exp_root, args.dump_dir, title=args.title, notes=args.notes,
+                        order=args.order.split())
     print(f"wrote {out}")
     return 0
 

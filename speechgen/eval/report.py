@@ -61,9 +61,54 @@ def model_rows(exp_root: Path, rel_to: Path) -> List[List[object]]:
     return rows
 
 
+# Sun et al., ICASSP 2021 (the seed page's tables): MLP posteriors before/after manipulation on TIMIT.
+PAPER_MANIPULATION = {
+    "phone": {"VAE": (0.013, 0.312, 0.299, 0.612, 0.454, -0.158), "NF": (0.013, 0.410, 0.397, 0.612, 0.489, -0.123),
+              "DNF": (0.013, 0.619, 0.606, 0.612, 0.335, -0.277),
+              "f-DNF": (0.013, 0.636, 0.623, 0.612, 0.536, -0.076)},
+    "spk": {"VAE": (0.010, 0.303, 0.293, 0.520, 0.509, -0.011), "NF": (0.010, 0.435, 0.425, 0.520, 0.484, -0.036),
+            "DNF": (0.010, 0.700, 0.690, 0.520, 0.349, -0.171),
+            "f-DNF": (0.010, 0.710, 0.700, 0.520, 0.503, -0.017)},
+}
+MANIPULATION_HEADERS = {
+    "phone": ["p(q2\\|x)", "p(q2\\|x')", "δ(q2)", "p(s\\|x)", "p(s\\|x')", "δ(s)"],
+    "spk": ["p(s2\\|x)", "p(s2\\|x')", "δ(s2)", "p(q\\|x)", "p(q\\|x')", "δ(q)"],
+}
+
+
+def _pm(stat: Sequence[float]) -> str:
+    mean, se = stat
+    return f"{mean:.3f} ± {se:.3f}"
+
+
+def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = ()) -> List[str]:
+    """The paper's two manipulation tables: ours (mean ± standard error over pairs) under the paper's."""
+    found = {p.parent.parent: _read_json(p) for p in exp_root.glob("*/manipulation/results.json")}
+    if not found:
+        return []
+    rank = {name: i for i, name in enumerate(order)}
+    dirs = sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name))
+    parts = ["## Factor manipulation (mean shift in the latent space)", "",
+             "MLP posteriors on the target class before (x) and after (x') the manipulation, and on the "
+             "segment's own class of the other factor; mean ± standard error over the manipulated test "
+             "pairs. The paper's rows (TIMIT, Sun et al. 2021) are quoted for comparison; its DNF row is the "
+             "DNF trained with the moved factor's labels.", ""]
+    for factor, title in (("phone", "Phone manipulation"), ("spk", "Speaker manipulation")):
+        rows = []
+        for d in dirs:
+            r = found[d][factor]
+            rows.append([f"{found[d]['model']} `{os.path.relpath(d, rel_to)}`", _pm(r["moved_before"]),
+                         _pm(r["moved_after"]), _pm(r["moved_delta"]), _pm(r["other_before"]),
+                         _pm(r["other_after"]), _pm(r["other_delta"]), r["pairs"]])
+        for name, values in PAPER_MANIPULATION[factor].items():
+            rows.append([f"paper: {name}", *[f"{v:.3f}" for v in values], ""])
+        parts += [f"### {title}", "", markdown_table(["model", *MANIPULATION_HEADERS[factor], "pairs"], rows), ""]
+    return parts
+
+
 def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | None = None,
                   title: str = "Results", sets: Sequence[str] = ("train", "dev", "test"),
-                  notes: str = "") -> Path:
+                  notes: str = "", order: Sequence[str] = ()) -> Path:
     """Write the data and model tables of a recipe into ``out`` (default EXP_ROOT/RESULTS.md)."""
     exp_root, dump_dir = Path(exp_root), Path(dump_dir)
     out = Path(out) if out else exp_root / "RESULTS.md"
@@ -81,6 +126,7 @@ def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | 
                                   "valid loss", "test loss", "test mse", "t-SNE"], models), ""]
     else:
         parts += ["No trained model yet.", ""]
+    parts += manipulation_section(exp_root, out.parent, order)
     for fig in sorted(exp_root.glob("*.png")):
         parts += [f"![{fig.stem}]({os.path.relpath(fig, out.parent)})", ""]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,123 @@
+"""Mean-shift manipulation of one factor in a model's latent space, scored by posterior classifiers.
+
+For a segment x of class c1 on factor A and a target class c2, the manipulated segment is
+``x' = f(f^-1(x) + mu_{A,c2} - mu_{A,c1})``, where f^-1 is the model's ``encode``, f its ``decode``
+and mu_{A,c} the mean code of class c over the training set. For a factorial model only the part of
+the code that belongs to factor A moves (``model.factor_slices()``). The MLP classifiers then give
+``p(c2|x)``, ``p(c2|x')`` on the moved factor and ``p(s|x)``, ``p(s|x')`` of the segment's own class
+on the other factor (Sun et al., ICASSP 2021, Table 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+FACTORS = ("phone", "spk")
+
+
+def other_factor(factor: str) -> str:
+    return FACTORS[1 - FACTORS.index(factor)]
+
+
+@torch.no_grad()
+def batched(fn, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Apply ``fn`` to ``x`` in chunks along the first dim and concatenate."""
+    return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def factor_slice(model, factor: str) -> slice:
+    """The part of the flattened code that encodes ``factor``; the whole code for non-factorial models."""
+    slices = model.factor_slices() if hasattr(model, "factor_slices") else {}
+    return slices.get(factor, slice(None))
+
+
+def class_means(codes: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Empirical mean code of each class: codes (N, D), labels (N,) -> (n_classes, D).
+
+    A class absent from ``labels`` gets the mean of all codes, never NaN.
+    """
+    sums = torch.zeros(n_classes, codes.shape[1], dtype=codes.dtype).index_add_(0, labels, codes)
+    counts = torch.bincount(labels, minlength=n_classes).to(codes.dtype)
+    means = sums / counts.clamp(min=1)[:, None]
+    means[counts == 0] = codes.mean(0)
+    return means
+
+
+def sample_targets(labels: np.ndarray, n_classes: int, per_segment: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Seeded (segment index, target class) pairs: ``per_segment`` distinct targets != own class each."""
+    rng = np.random.default_rng(seed)
+    rows, targets = [], []
+    for i, own in enumerate(labels):
+        choices = np.delete(np.arange(n_classes), own)
+        picked = rng.choice(choices, size=min(per_segment, len(choices)), replace=False)
+        rows += [i] * len(picked)
+        targets += picked.tolist()
+    return np.asarray(rows), np.asarray(targets)
+
+
+@torch.no_grad()
+def mean_shift(model, feats: torch.Tensor, source: torch.Tensor, target: torch.Tensor, means: torch.Tensor,
+               part: slice, batch_size: int = 512) -> torch.Tensor:
+    """x' = decode(encode(x) + mu[target] - mu[source]) on the ``part`` of the code: (N,T,F) -> (N,T,F)."""
+    codes = batched(model.encode, feats, batch_size)
+    shift = torch.zeros_like(codes)
+    shift[:, part] = (means[target] - means[source])[:, part]
+    return batched(model.decode, codes + shift, batch_size)
+
+
+def mean_and_se(values: np.ndarray) -> Tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return float(values.mean()), float(se)
+
+
+@dataclass
+class ManipulationResult:
+    """Posterior statistics of one manipulation of one model (means and standard errors over pairs)."""
+
+    factor: str  # the moved factor
+    pairs: int
+    moved_before: Tuple[float, float]  # p(c2 | x)
+    moved_after: Tuple[float, float]  # p(c2 | x')
+    moved_delta: Tuple[float, float]
+    other_before: Tuple[float, float]  # p(own class on the other factor | x)
+    other_after: Tuple[float, float]  # ... | x'
+    other_delta: Tuple[float, float]
+
+    def to_dict(self) -> Dict:
+        return dict(self.__dict__)
+
+
+@torch.no_grad()
+def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_feats: torch.Tensor,
+                         train_labels: Dict[str, torch.Tensor], test_feats: torch.Tensor,
+                         test_labels: Dict[str, torch.Tensor], n_classes: Dict[str, int], factor: str,
+                         per_segment: int = 2, seed: int = 0, batch_size: int = 512):
+    """Move ``factor`` of every test segment to ``per_segment`` other classes and score the results.
+
+    Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
+    """
+    other = other_factor(factor)
+    part = factor_slice(model, factor)
+    means = class_means(batched(model.encode, train_feats, batch_size), train_labels[factor], n_classes[factor])
+    rows, targets = sample_targets(test_labels[factor].numpy(), n_classes[factor], per_segment, seed)
+    rows_t, targets_t = torch.from_numpy(rows), torch.from_numpy(targets)
+    x = test_feats[rows_t]
+    x_new = mean_shift(model, x, test_labels[factor][rows_t], targets_t, means, part, batch_size)
+    post = {name: (batched(clf.posteriors, x, batch_size), batched(clf.posteriors, x_new, batch_size))
+            for name, clf in classifiers.items()}
+    own_other = test_labels[other][rows_t]
+    moved_before = post[factor][0].gather(1, targets_t[:, None])[:, 0].numpy()
+    moved_after = post[factor][1].gather(1, targets_t[:, None])[:, 0].numpy()
+    other_before = post[other][0].gather(1, own_other[:, None])[:, 0].numpy()
+    other_after = post[other][1].gather(1, own_other[:, None])[:, 0].numpy()
+    result = ManipulationResult(
+        factor=factor, pairs=len(rows),
+        moved_before=mean_and_se(moved_before), moved_after=mean_and_se(moved_after),
+        moved_delta=mean_and_se(moved_after - moved_before),
+        other_before=mean_and_se(other_before), other_after=mean_and_se(other_after),
+        other_delta=mean_and_se(other_after - other_before))
+    return result, {"rows": rows, "targets": targets, "x_new": x_new}
