@@ -39,6 +39,9 @@ def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = 
     stats = {key: value / len(dataset) for key, value in totals.items()}
     stats["segments"] = len(dataset)
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    if hasattr(model, "factor_slices"):  # factorial codes: which dims belong to which factor
+        slices = {name: [s.start, s.stop] for name, s in model.factor_slices().items()}
+        (out_dir / "factor_slices.json").write_text(json.dumps(slices) + "\n")
     for name in ("seg2phone", "seg2spk"):
         if (feats_dir / name).is_file():
             shutil.copyfile(feats_dir / name, out_dir / name)

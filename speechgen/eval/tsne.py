@@ -1,6 +1,7 @@
 """t-SNE of latent codes, plotted in a grid: one column per model, rows coloured by phone and by speaker."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -22,8 +23,11 @@ class CodeSet:
     labels: Dict[str, List[str]]  # factor name ('phone', 'spk') -> (N,) symbols
 
 
-def load_codes(name: str, encode_dir: str | Path) -> CodeSet:
-    """Read ``codes.scp`` and the ``seg2phone``/``seg2spk`` written beside it by the encode stage."""
+def load_codes(name: str, encode_dir: str | Path, part: str | None = None) -> CodeSet:
+    """Read ``codes.scp`` and the ``seg2phone``/``seg2spk`` written beside it by the encode stage.
+
+    ``part`` keeps only one factor's dims of a factorial code (``factor_slices.json`` beside the codes).
+    """
     encode_dir = Path(encode_dir)
     scp = encode_dir / "codes.scp"
     if not scp.is_file():
@@ -31,6 +35,12 @@ def load_codes(name: str, encode_dir: str | Path) -> CodeSet:
     reader = kaldiio.load_scp(str(scp))
     keys = sorted(reader.keys())
     codes = np.stack([np.asarray(reader[k]).reshape(-1) for k in keys])
+    if part is not None:
+        slices_file = encode_dir / "factor_slices.json"
+        slices = json.loads(slices_file.read_text()) if slices_file.is_file() else {}
+        if part not in slices:
+            raise DataError(f"{encode_dir}: the codes have no '{part}' part (factor_slices.json: {slices or 'none'})")
+        codes = codes[:, slice(*slices[part])]
     labels = {}
     for factor, table in (("phone", "seg2phone"), ("spk", "seg2spk")):
         if (encode_dir / table).is_file():
