@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
 
@@ -90,6 +91,13 @@ def test_manipulation_stage_writes_both_tables(trained, capsys):
             assert 0.0 <= r[key][0] <= 1.0 and r[key][1] >= 0.0
         assert r["moved_delta"][0] == pytest.approx(r["moved_after"][0] - r["moved_before"][0], abs=1e-9)
     assert "vae phone manipulation (24 pairs)" in capsys.readouterr().out
+    examples = results["examples"]
+    assert len(examples) == 4 and (exp / "vae" / "manipulation" / "examples.png").stat().st_size > 1000
+    for entry in examples:
+        assert entry["phone_target"] != entry["phone"] and entry["spk_target"] != entry["spk"]
+        for kind in ("orig", "phone", "spk"):
+            x, sr = sf.read(exp / "vae" / "manipulation" / entry[f"{kind}_wav"])
+            assert sr == 16000 and len(x) == 3440 * 10 and 0.5 < np.abs(x).max() <= 0.9 + 1e-3
     # a mislabelled classifier dir is refused
     assert manipulate.main(["--exp-dir", str(exp / "vae"), "--train-dir", str(trained / "dump" / "train"),
                             "--test-dir", str(trained / "dump" / "test"),
@@ -102,3 +110,21 @@ def test_manipulation_stage_writes_both_tables(trained, capsys):
     assert "### Phone manipulation" in text and "### Speaker manipulation" in text
     assert "| paper: f-DNF | 0.013 | 0.636 | 0.623 | 0.612 | 0.536 | -0.076 |  |" in text
     assert "| conv_vae `vae` |" in text
+
+
+def test_example_audio_with_original_phase_gives_back_the_segment():
+    from speechgen.data.features import SegmentSpecConfig, segment_log_spectrograms
+    from speechgen.eval.examples import segment_phase, segments_to_audio
+
+    conf = SegmentSpecConfig()
+    rng = np.random.default_rng(0)
+    x = np.convolve(rng.standard_normal(6000), np.ones(4) / 4, mode="same").astype(np.float32)
+    start = 1000
+    log_spec = segment_log_spectrograms(x, np.array([start]), conf)
+    phase = segment_phase(x, start, conf)[None]
+    y = segments_to_audio(log_spec, conf, phase=phase)[0]
+    ref = x[start:start + conf.span]
+    inner = slice(conf.win_length, conf.span - conf.win_length)  # edges have a single window's support
+    assert np.corrcoef(y[inner], ref[inner])[0, 1] > 0.99  # only the dropped DC bin is lost
+    gla = segments_to_audio(log_spec, conf, n_iter=50)[0]
+    assert gla.shape == (conf.span,) and np.isfinite(gla).all()

@@ -6,10 +6,15 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from speechgen.data.dataset import SegmentDataset, read_symbol_table
+from speechgen.bin.compute_feats import read_segments
+from speechgen.data.audio import load_wav, save_wav
+from speechgen.data.dataset import SegmentDataset, read_mapping, read_symbol_table
 from speechgen.errors import DataError, SpeechgenError
+from speechgen.data.features import SegmentSpecConfig, analysis_starts
+from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
 from speechgen.eval.manipulation import FACTORS, manipulate_and_score
 from speechgen.train.load import load_experiment
 
@@ -21,6 +26,61 @@ def load_set(feats_dir: Path, cmvn, lang_dir: Path):
         raise DataError(f"{feats_dir}: no {', '.join('seg2' + m for m in missing)}; the manipulation needs "
                         "phone and speaker labels")
     return data, torch.from_numpy(data.feats), {f: torch.from_numpy(data.labels[f]) for f in FACTORS}
+
+
+def original_phases(data_dir: Path, segments: list, conf: SegmentSpecConfig) -> torch.Tensor:
+    """Phases (B, F, T) of the segments' own analysis spans, read from DATA_DIR's wav.scp and segments."""
+    wavs = read_mapping(data_dir / "wav.scp")
+    bounds = {seg: (utt, start, end) for utt, segs in read_segments(data_dir).items() for seg, start, end in segs}
+    phases = []
+    for seg in segments:
+        if seg not in bounds:
+            raise DataError(f"{data_dir}/segments: no segment {seg}; pass the data dir of the test features")
+        utt, start, end = bounds[seg]
+        x = load_wav(wavs[utt], conf.sample_rate)
+        first = analysis_starts(np.array([[start, end]]) * conf.sample_rate, len(x), conf)[0]
+        phases.append(segment_phase(x, int(first), conf))
+    return torch.stack(phases)
+
+
+def write_examples(args: argparse.Namespace, test_set: SegmentDataset, cmvn, lang_dir: Path,
+                   converted: dict) -> list:
+    """Spectrogram figure and wavs of a few seeded test segments: original, phone- and speaker-converted."""
+    conf = SegmentSpecConfig()
+    names = {f: {i: s for s, i in read_symbol_table(lang_dir / t).items()}
+             for f, t in (("phone", "phones.txt"), ("spk", "speakers.txt"))}
+    rng = np.random.default_rng(args.seed)
+    picks = np.sort(rng.choice(len(test_set), size=min(args.examples, len(test_set)), replace=False))
+    rows, titles, examples = {"orig": [], "phone": [], "spk": []}, {"orig": [], "phone": [], "spk": []}, []
+    for idx in picks:
+        key = test_set.keys[idx]
+        own = {f: names[f][int(test_set.labels[f][idx])] for f in FACTORS}
+        rows["orig"].append(cmvn.invert(test_set.feats[idx]))
+        titles["orig"].append(f"{key}\n/{own['phone']}/ {own['spk']}")
+        entry = {"segment": key, "phone": own["phone"], "spk": own["spk"]}
+        for f in FACTORS:
+            pair = int(np.flatnonzero(converted[f]["rows"] == idx)[0])
+            target = names[f][int(converted[f]["targets"][pair])]
+            rows[f].append(cmvn.invert(converted[f]["x_new"][pair].numpy()))
+            titles[f].append(f"/{target}/ {own['spk']}" if f == "phone" else f"/{own['phone']}/ {target}")
+            entry[f"{f}_target"] = target
+        examples.append(entry)
+    arrays = {k: np.stack(v) for k, v in rows.items()}
+    plot_examples([arrays["orig"], arrays["phone"], arrays["spk"]], ["original", "phone-converted",
+                  "speaker-converted"], [titles["orig"], titles["phone"], titles["spk"]],
+                  args.out_dir / "examples.png", conf)
+    phase = original_phases(args.data_dir, [e["segment"] for e in examples], conf) if args.data_dir else None
+    audio = {k: segments_to_audio(v, conf, n_iter=args.gla_iters, phase=phase, seed=args.seed)
+             for k, v in arrays.items()}
+    for i, entry in enumerate(examples):
+        stems = {"orig": "original", "phone": f"phone-{entry['phone']}-to-{entry['phone_target']}",
+                 "spk": f"speaker-{entry['spk']}-to-{entry['spk_target']}"}
+        for kind, stem in stems.items():
+            wav = np.tile(audio[kind][i], args.audio_repeat)
+            path = args.out_dir / "audio" / f"{entry['segment']}_{stem}.wav"
+            save_wav(path, 0.9 * wav / max(1e-6, float(np.abs(wav).max())), conf.sample_rate)
+            entry[f"{kind}_wav"] = str(path.relative_to(args.out_dir))
+    return examples
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -40,12 +100,14 @@ def run(args: argparse.Namespace) -> dict:
     results = {"model": info["config"]["model"], "exp_dir": str(args.exp_dir), "per_segment": args.per_segment,
                "seed": args.seed}
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    converted = {}
     for factor in FACTORS:
         result, details = manipulate_and_score(model, classifiers, train_x, train_y, test_x, test_y, n_classes,
                                                factor, args.per_segment, args.seed)
         results[factor] = result.to_dict()
-        torch.save({"keys": [test_set.keys[i] for i in details["rows"]], "targets": details["targets"],
-                    "x_new": details["x_new"][: args.keep_examples]}, args.out_dir / f"{factor}_examples.pt")
+        converted[factor] = details
+    if args.examples > 0:
+        results["examples"] = write_examples(args, test_set, info["cmvn"], lang_dir, converted)
     tmp = args.out_dir / "results.json.tmp"
     tmp.write_text(json.dumps(results, indent=2) + "\n")
     tmp.replace(args.out_dir / "results.json")
@@ -65,7 +127,14 @@ def main(argv=None) -> int:
     p.add_argument("--spk-classifier", type=Path, required=True, help="exp dir of the speaker MLP")
     p.add_argument("--out-dir", type=Path, default=None, help="default EXP_DIR/manipulation")
     p.add_argument("--per-segment", type=int, default=2, help="target classes drawn per test segment")
-    p.add_argument("--keep-examples", type=int, default=64, help="manipulated segments saved for figures/audio")
+    p.add_argument("--examples", type=int, default=4,
+                   help="test segments drawn for OUT_DIR/examples.png and OUT_DIR/audio/*.wav (0: none)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="data dir of the test set (wav.scp, segments): the example audio then keeps each "
+                        "segment's original phase instead of Griffin-Lim's")
+    p.add_argument("--gla-iters", type=int, default=100, help="fast Griffin-Lim iterations of the example audio")
+    p.add_argument("--audio-repeat", type=int, default=10,
+                   help="each 215 ms example wav repeats the segment this many times (as the paper's demo)")
     p.add_argument("--checkpoint", default="best.pt")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

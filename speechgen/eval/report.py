@@ -55,7 +55,7 @@ def model_rows(exp_root: Path, rel_to: Path) -> List[List[object]]:
         rows.append([
             summary.get("model"), f"`{os.path.relpath(exp_dir, rel_to)}`", summary.get("parameters"),
             f"{summary.get('epochs')}/{summary.get('max_epochs')}", summary.get("best_epoch"),
-            last.get("train_loss"), last.get("valid_loss"), test.get("loss"), test.get("mse"),
+            last.get("train_loss"), last.get("valid_loss"), test.get("loss"), test.get("mse"), test.get("acc"),
             f"[png]({os.path.relpath(tsne, rel_to)})" if tsne.is_file() else None,
         ])
     return rows
@@ -120,10 +120,12 @@ def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | 
         parts += ["## Data", "", markdown_table(["set", "utterances", "segments", "speakers", "phones"], data), ""]
     models = model_rows(exp_root, out.parent)
     parts += ["## Models", "",
-              "Losses are per spectrogram element (negative ELBO / dims for the VAE) on normalised features.", ""]
+              "Losses are per spectrogram element on normalised features (negative ELBO for the VAE, negative "
+              "log-likelihood for the flows, in nats), cross-entropy for the classifiers, whose test accuracy "
+              "is given.", ""]
     if models:
         parts += [markdown_table(["model", "exp dir", "params", "epochs", "best epoch", "train loss",
-                                  "valid loss", "test loss", "test mse", "t-SNE"], models), ""]
+                                  "valid loss", "test loss", "test mse", "test acc", "t-SNE"], models), ""]
     else:
         parts += ["No trained model yet.", ""]
     parts += manipulation_section(exp_root, out.parent, order)
