@@ -33,12 +33,20 @@ def test_debug_recipe_writes_every_stage_output(recipe):
         assert len(feats) > 20
         assert next(iter(feats.values())).shape == (20, 200)
     assert (tmp / "dump" / "train" / "cmvn.npz").is_file()
-    exp = tmp / "exp" / "train_vae"
-    for name in ("config.yaml", "checkpoint.pt", "best.pt", "loss.png", "encode_test/codes.scp",
-                 "figures/tsne.png"):
-        assert (exp / name).is_file(), name
+    for model in ("vae", "nf", "phone_dnf", "speaker_dnf", "fdnf"):
+        exp = tmp / "exp" / f"train_{model}"
+        for name in ("config.yaml", "checkpoint.pt", "best.pt", "loss.png", "encode_test/codes.scp",
+                     "figures/tsne.png", "manipulation/results.json", "manipulation/examples.png"):
+            assert (exp / name).is_file(), (model, name)
+        assert len(list((exp / "manipulation" / "audio").glob("*.wav"))) == 6  # 2 examples x 3 versions
+    assert (tmp / "exp" / "tsne_grid.png").is_file()
+    assert (tmp / "exp" / "train_fdnf" / "figures" / "tsne_parts.png").is_file()
+    assert not (tmp / "exp" / "train_nf" / "figures" / "tsne_parts.png").exists()  # one code, no parts
+    for factor in ("phone", "spk"):
+        assert (tmp / "exp" / f"classifier_{factor}" / "encode_test" / "stats.json").is_file()
     results = (tmp / "exp" / "RESULTS.md").read_text()
     assert "`train_vae`" in results and "## Data" in results
+    assert "### Phone manipulation" in results and "fdnf `train_fdnf`" in results
     speakers = {line.split()[1] for line in (tmp / "dump" / "test" / "seg2spk").read_text().splitlines()}
     assert len(speakers) == 6  # 3 female + 3 male, every speaker in the test split
 

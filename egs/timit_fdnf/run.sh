@@ -10,8 +10,12 @@
 #   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/
 #   3  encoding of the test set into latent codes -> $exp/train_<model>/encode_test/
 #   4  t-SNE of the codes coloured by phone and by speaker -> $exp/train_<model>/figures/tsne.png,
-#      and all models side by side -> $exp/tsne_grid.png
-#   5  $exp/RESULTS.md: data sizes, losses, figures
+#      all models side by side -> $exp/tsne_grid.png (2 rows x one column per model), and the
+#      phone and speaker parts of factorial codes -> $exp/train_<model>/figures/tsne_parts.png
+#   5  posterior MLPs for phone and speaker -> $exp/classifier_{phone,spk}; mean-shift manipulation
+#      of phone and of speaker with every model, with example spectrograms and audio
+#      -> $exp/train_<model>/manipulation/{results.json,examples.png,audio/}
+#   6  $exp/RESULTS.md: data sizes, losses, classifier accuracies, the paper's manipulation tables
 #
 # Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
@@ -22,7 +26,7 @@ timit=""          # TIMIT root (LDC layout or the NLTK sample); empty: embedded 
 stage=0
 stop_stage=100
 nj=2              # parallel jobs of the feature stage
-models="vae"      # model configs conf/<name>.yaml, trained in turn
+models="vae nf phone_dnf speaker_dnf fdnf"  # model configs conf/<name>.yaml, trained in turn
 debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20       # speakers of each gender selected for the f-DNF setup
 n_male=20
@@ -34,6 +38,9 @@ data=data         # Kaldi data dirs
 dump=dump         # features
 exp=exp           # experiments, figures, RESULTS.md
 max_tsne_points=2000
+per_segment=2     # manipulation targets drawn per test segment
+examples=4        # example segments with spectrogram figure and audio per model
+phase=gla         # phase of the example audio: gla (fast Griffin-Lim, 100 iterations) or original
 
 cd "$(dirname "$0")"
 . ./path.sh
@@ -44,7 +51,7 @@ log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
 conf_of() { if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"; else echo "conf/$1.yaml"; fi; }
 
 if [ "$debug" = true ]; then
-  n_female=${SPEECHGEN_DEBUG_FEMALE:-3}; n_male=${SPEECHGEN_DEBUG_MALE:-3}; synth_sentences=10
+  n_female=3; n_male=3; synth_sentences=10; max_tsne_points=300; per_segment=1; examples=2
 fi
 for m in $models; do
   [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
@@ -123,14 +130,54 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     speechgen-plot-tsne "$m=$d/encode_test" --out "$d/figures/tsne.png" --max-points "$max_tsne_points" --seed "$seed"
   done
   if [ "$(echo $models | wc -w)" -gt 1 ]; then
-    log 4 "t-SNE grid of all models -> $exp/tsne_grid.png"
-    speechgen-plot-tsne "${grid_args[@]}" --out "$exp/tsne_grid.png" --max-points "$max_tsne_points" --seed "$seed"
+    if [ -f "$exp/tsne_grid.png" ] && [ -z "$(find "$exp"/train_*/encode_test/codes.scp -newer "$exp/tsne_grid.png")" ]; then
+      log 4 "$exp/tsne_grid.png up to date"
+    else
+      log 4 "t-SNE grid of all models -> $exp/tsne_grid.png"
+      speechgen-plot-tsne "${grid_args[@]}" --out "$exp/tsne_grid.png" --max-points "$max_tsne_points" --seed "$seed"
+    fi
   fi
+  for m in $models; do
+    d=$exp/train_$m
+    [ -f "$d/encode_test/factor_slices.json" ] || continue
+    if [ -f "$d/figures/tsne_parts.png" ] && [ "$d/figures/tsne_parts.png" -nt "$d/encode_test/codes.scp" ]; then
+      log 4 "$d/figures/tsne_parts.png up to date"; continue
+    fi
+    log 4 "t-SNE of the phone and speaker parts of $m's codes -> $d/figures/tsne_parts.png"
+    speechgen-plot-tsne "$m z_phone=$d/encode_test:phone" "$m z_spk=$d/encode_test:spk" \
+      --out "$d/figures/tsne_parts.png" --max-points "$max_tsne_points" --seed "$seed"
+  done
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for f in phone spk; do
+    log 5 "posterior classifier of $f -> $exp/classifier_$f"
+    speechgen-train --config "$(conf_of classifier_$f)" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+      --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" --exp-dir "$exp/classifier_$f" --resume
+    if [ ! -f "$exp/classifier_$f/encode_test/stats.json" ] || \
+       [ "$exp/classifier_$f/best.pt" -nt "$exp/classifier_$f/encode_test/stats.json" ]; then
+      speechgen-encode --exp-dir "$exp/classifier_$f" --feats-dir "$dump/test" --out-dir "$exp/classifier_$f/encode_test"
+    fi
+  done
+  phase_args=()
+  [ "$phase" = original ] && phase_args=(--data-dir "$data/test")
+  for m in $models; do
+    d=$exp/train_$m
+    if [ -f "$d/manipulation/results.json" ] && [ "$d/manipulation/results.json" -nt "$d/best.pt" ] && \
+       [ "$d/manipulation/results.json" -nt "$exp/classifier_phone/best.pt" ] && \
+       [ "$d/manipulation/results.json" -nt "$exp/classifier_spk/best.pt" ]; then
+      log 5 "$d/manipulation up to date"; continue
+    fi
+    log 5 "mean-shift manipulation with $d"
+    speechgen-manipulate --exp-dir "$d" --train-dir "$dump/train" --test-dir "$dump/test" \
+      --phone-classifier "$exp/classifier_phone" --spk-classifier "$exp/classifier_spk" \
+      --per-segment "$per_segment" --examples "$examples" --seed "$seed" "${phase_args[@]}"
+  done
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   src=${timit:-"embedded synthetic corpus ($corpus)"}
-  speechgen-make-results --exp-root "$exp" --dump-dir "$dump" --title "timit_fdnf results" \
+  speechgen-make-results --exp-root "$exp" --dump-dir "$dump" --title "timit_fdnf results" --order "$models" \
     --notes "Corpus: $src; $n_female female + $n_male male speakers, split $split by utterance; 200 ms segments, 20x200 log-magnitude spectrograms."
-  log 5 "results in $exp/RESULTS.md"
+  log 6 "results in $exp/RESULTS.md"
 fi

@@ -1,2 +1,2 @@
 """Importing this module registers every model class in speechgen.train.registry.MODELS."""
-from speechgen.models import classifier, vae  # noqa: F401
+from speechgen.models import classifier, flows, vae  # noqa: F401
