@@ -36,6 +36,10 @@ def test_grid_has_a_column_per_model_and_refuses_other_segments(tmp_path):
     b = load_codes("b", write_codes(tmp_path / "b"))
     emb = plot_tsne_grid([a, b], tmp_path / "grid.png", perplexity=5)
     assert set(emb) == {"a", "b"} and emb["a"].shape == (30, 2)
+    cache = tmp_path / "a" / "tsne_all_30_0_5.npy"
+    assert np.array_equal(np.load(cache), emb["a"])  # kept for the next figure of the same codes
+    np.save(cache, np.zeros((30, 2)))
+    assert not plot_tsne_grid([a], tmp_path / "again.png", perplexity=5)["a"].any()
     assert (tmp_path / "grid.png").stat().st_size > 1000
     b.keys = b.keys[::-1]
     with pytest.raises(DataError, match="different segments"):

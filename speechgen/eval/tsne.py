@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import kaldiio
 import numpy as np
@@ -21,6 +21,8 @@ class CodeSet:
     keys: List[str]
     codes: np.ndarray  # (N, D)
     labels: Dict[str, List[str]]  # factor name ('phone', 'spk') -> (N,) symbols
+    source: Optional[Path] = None  # the encode dir, where embeddings are cached
+    part: Optional[str] = None
 
 
 def load_codes(name: str, encode_dir: str | Path, part: str | None = None) -> CodeSet:
@@ -46,7 +48,7 @@ def load_codes(name: str, encode_dir: str | Path, part: str | None = None) -> Co
         if (encode_dir / table).is_file():
             values = read_mapping(encode_dir / table)
             labels[factor] = [values[k] for k in keys]
-    return CodeSet(name, keys, codes, labels)
+    return CodeSet(name, keys, codes, labels, encode_dir, part)
 
 
 def subsample(n: int, max_points: int, seed: int) -> np.ndarray:
@@ -64,6 +66,23 @@ def tsne_embed(codes: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np
     perplexity = min(perplexity, max(2.0, (len(codes) - 1) / 3))
     return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
                 random_state=seed).fit_transform(codes)
+
+
+def cached_tsne(cs: CodeSet, idx: np.ndarray, seed: int, perplexity: float) -> np.ndarray:
+    """t-SNE of ``cs.codes[idx]``, kept in the encode dir so other figures of the same codes reuse it."""
+    if cs.source is None:
+        return tsne_embed(cs.codes[idx], seed, perplexity)
+    cache = cs.source / f"tsne_{cs.part or 'all'}_{len(idx)}_{seed}_{perplexity:g}.npy"
+    codes_file = cs.source / "codes.scp"
+    if cache.is_file() and cache.stat().st_mtime >= codes_file.stat().st_mtime:
+        emb = np.load(cache)
+        if emb.shape == (len(idx), 2):
+            return emb
+    emb = tsne_embed(cs.codes[idx], seed, perplexity)
+    tmp = cache.with_name(cache.stem + ".tmp.npy")
+    np.save(tmp, emb)
+    tmp.replace(cache)
+    return emb
 
 
 def _class_colours(symbols: Sequence[str]):
@@ -97,7 +116,7 @@ def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("
                              squeeze=False)
     embeddings = {}
     for col, cs in enumerate(code_sets):
-        emb = tsne_embed(cs.codes[idx], seed, perplexity)
+        emb = cached_tsne(cs, idx, seed, perplexity)
         embeddings[cs.name] = emb
         for row, factor in enumerate(rows):
             colours, classes = _class_colours([cs.labels[factor][i] for i in idx])
