@@ -15,7 +15,7 @@ def run_recipe(tmp_path, *args):
     dirs = ["--corpus-dir", tmp_path / "corpus", "--data", tmp_path / "data", "--dump", tmp_path / "dump",
             "--exp", tmp_path / "exp"]
     return subprocess.run(["bash", str(RECIPE / "run.sh"), "--debug", "true", *map(str, dirs), *args],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=env, timeout=1500)
 
 
 @pytest.fixture(scope="module")
