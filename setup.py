@@ -12,6 +12,12 @@ STAGES = {
     "plot-tsne": "speechgen.bin.plot_tsne:main",
     "manipulate": "speechgen.bin.manipulate:main",
     "make-results": "speechgen.bin.make_results:main",
+    # egs/timit_logmel
+    "prepare-logmel": "speechgen.bin.prepare_logmel:main",
+    "compute-logmel": "speechgen.bin.compute_logmel:main",
+    "train-logmel": "speechgen.bin.train_logmel:main",
+    "eval-logmel": "speechgen.bin.eval_logmel:main",
+    "make-logmel-results": "speechgen.bin.make_logmel_results:main",
 }
 
 REQUIRES = [

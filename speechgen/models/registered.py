@@ -1,2 +1,3 @@
 """Importing this module registers every model class in speechgen.train.registry.MODELS."""
 from speechgen.models import classifier, flows, vae  # noqa: F401
+from speechgen.models import vaegan, wae, wgan_gp  # noqa: F401

@@ -9,6 +9,8 @@ A config file has exactly these top-level keys (all but ``model`` optional)::
     scheduler: null          # null | steplr | exponentiallr | cosineannealinglr | reducelronplateau
     scheduler_conf: {}
     trainer: {...}           # fields of TrainerConfig
+    optim_groups: {}         # models with several optimisers (GANs): per-optimiser overrides,
+                             # e.g. {critic: {optim_conf: {lr: 1.0e-4}}}; the rest take optim/optim_conf
 
 Unknown keys anywhere are an error naming the key and what is accepted.
 """
@@ -65,6 +67,7 @@ class ExperimentConfig:
     scheduler: Optional[str] = None
     scheduler_conf: Dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optim_groups: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,11 +116,16 @@ def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentC
     for key in ("model_conf", "optim_conf", "scheduler_conf"):
         if fields.get(key) is None:
             fields.pop(key, None)
+    if fields.get("optim_groups") is None:
+        fields.pop("optim_groups", None)
     exp = ExperimentConfig(**fields, trainer=TrainerConfig(**trainer))
     check_kwargs(MODELS.get(exp.model), exp.model_conf, f"{where}: model_conf")
     if exp.optim not in OPTIMIZERS:
         raise ConfigError(f"{where}: unknown optim '{exp.optim}'; known: {', '.join(OPTIMIZERS)}")
     check_kwargs(OPTIMIZERS[exp.optim], {"params": None, **exp.optim_conf}, f"{where}: optim_conf")
+    for name in exp.optim_groups:
+        optim, conf = _group_optim(exp, name, f"{where}: optim_groups.{name}")
+        check_kwargs(OPTIMIZERS[optim], {"params": None, **conf}, f"{where}: optim_groups.{name}.optim_conf")
     if exp.scheduler is not None:
         if exp.scheduler not in SCHEDULERS:
             raise ConfigError(f"{where}: unknown scheduler '{exp.scheduler}'; known: {', '.join(SCHEDULERS)}")
@@ -158,6 +166,33 @@ def build_model(exp: ExperimentConfig):
 
 def build_optimizer(exp: ExperimentConfig, params):
     return OPTIMIZERS[exp.optim](params, **exp.optim_conf)
+
+
+def _group_optim(exp: ExperimentConfig, name: str, where: str):
+    """``(optim name, optim_conf)`` of optimiser ``name``: ``optim``/``optim_conf`` updated by ``optim_groups[name]``."""
+    group = exp.optim_groups.get(name) or {}
+    if not isinstance(group, dict) or set(group) - {"optim", "optim_conf"}:
+        raise ConfigError(f"{where}: expected a mapping with the keys optim and/or optim_conf, got {group!r}")
+    optim = group.get("optim", exp.optim)
+    if optim not in OPTIMIZERS:
+        raise ConfigError(f"{where}: unknown optim '{optim}'; known: {', '.join(OPTIMIZERS)}")
+    return optim, {**exp.optim_conf, **(group.get("optim_conf") or {})}
+
+
+def build_optimizers(exp: ExperimentConfig, param_groups: Dict[str, Any]) -> Dict[str, torch.optim.Optimizer]:
+    """One optimiser per named parameter group (models with several, e.g. a generator and a critic).
+
+    Each takes ``optim``/``optim_conf``, updated by ``optim_groups[name]`` where the config has it.
+    """
+    unknown = sorted(set(exp.optim_groups) - set(param_groups))
+    if unknown:
+        raise ConfigError(f"optim_groups: {', '.join(unknown)} is not an optimiser of {exp.model}; "
+                          f"it has: {', '.join(param_groups)}")
+    optimizers = {}
+    for name, params in param_groups.items():
+        optim, conf = _group_optim(exp, name, f"optim_groups.{name}")
+        optimizers[name] = OPTIMIZERS[optim](params, **conf)
+    return optimizers
 
 
 def build_scheduler(exp: ExperimentConfig, optimizer):

@@ -7,6 +7,15 @@ Experiment dir contents (see DESIGN.md):
     best.pt         weights of the epoch with the lowest validation ``best_metric``
     latest.pt       weights of the last finished epoch
     train.log       the log; loss.csv + loss.png the per-epoch statistics
+
+Models with several optimisers (GANs) define ``configure_optimizers(exp) -> {name: optimizer}`` and
+``train_step(batch, optimizers, step) -> stats`` (a dict of floats with at least ``loss``); the
+trainer then calls ``train_step`` once per batch instead of back-propagating ``forward``'s loss, and
+saves and restores every optimiser (and one scheduler per optimiser). ``trainer.grad_clip`` applies
+only to models without ``train_step``. Validation always calls ``forward``. A dataset with
+``set_epoch(epoch)`` is told each epoch before it is loaded. ``epoch_hooks`` are called with the
+trainer after each epoch (e.g. per-epoch figures), with the random state saved and restored around
+them so that they never change the training.
 """
 from __future__ import annotations
 
@@ -20,7 +29,7 @@ import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -87,15 +96,24 @@ class Trainer:
     """Trains ``model`` on ``train_set`` and validates on ``valid_set``, writing into ``exp_dir``."""
 
     def __init__(self, exp: ExperimentConfig, model: torch.nn.Module, train_set: Dataset,
-                 valid_set: Optional[Dataset], exp_dir: str | Path):
+                 valid_set: Optional[Dataset], exp_dir: str | Path,
+                 epoch_hooks: Sequence[Callable[["Trainer"], None]] = ()):
         self.exp = exp
         self.conf = exp.trainer
         self.exp_dir = Path(exp_dir)
         self.device = resolve_device(self.conf.device)
         self.model = model.to(self.device)
         self.train_set, self.valid_set = train_set, valid_set
-        self.optimizer = build_optimizer(exp, self.model.parameters())
-        self.scheduler = build_scheduler(exp, self.optimizer)
+        self.own_step = hasattr(self.model, "train_step")
+        if hasattr(self.model, "configure_optimizers"):
+            self.optimizers = dict(self.model.configure_optimizers(exp))
+        else:
+            self.optimizers = {"model": build_optimizer(exp, self.model.parameters())}
+        self.schedulers = {name: build_scheduler(exp, opt) for name, opt in self.optimizers.items()}
+        # the first optimiser is the main one: its learning rate goes into loss.csv
+        self.optimizer = next(iter(self.optimizers.values()))
+        self.scheduler = next(iter(self.schedulers.values()))
+        self.epoch_hooks = list(epoch_hooks)
         self.epoch = 0  # epochs finished
         self.step = 0
         self.best_value = math.inf
@@ -105,8 +123,9 @@ class Trainer:
     def state_dict(self) -> Dict[str, Any]:
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "schedulers": {name: sch.state_dict() if sch is not None else None
+                           for name, sch in self.schedulers.items()},
             "epoch": self.epoch,
             "step": self.step,
             "best_value": self.best_value,
@@ -117,9 +136,17 @@ class Trainer:
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        if "optimizers" in state:
+            optimizers, schedulers = state["optimizers"], state["schedulers"]
+        else:  # a checkpoint written before models could have several optimisers
+            optimizers, schedulers = {"model": state["optimizer"]}, {"model": state["scheduler"]}
+        if set(optimizers) != set(self.optimizers):
+            raise TrainingError(f"the checkpoint holds the optimisers {', '.join(optimizers)} but the model has "
+                                f"{', '.join(self.optimizers)}; remove {self.exp_dir} to start again")
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(optimizers[name])
+            if self.schedulers[name] is not None and schedulers.get(name) is not None:
+                self.schedulers[name].load_state_dict(schedulers[name])
         self.epoch, self.step = state["epoch"], state["step"]
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         _set_rng_state(state["rng"])
@@ -170,32 +197,42 @@ class Trainer:
     def _to_device(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
+    def _check_finite(self, loss: float, epoch: int) -> None:
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"non-finite loss ({loss}) at step {self.step} (epoch {epoch}); training stopped. "
+                f"The last good state is {self.exp_dir / 'checkpoint.pt'} (epoch {self.epoch}); lower "
+                "optim_conf.lr, set trainer.grad_clip, or check the features for inf/NaN")
+
     def _run_epoch(self, epoch: int) -> Dict[str, float]:
         self.model.train()
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)
         totals: Dict[str, float] = defaultdict(float)
-        count = 0
+        counts: Dict[str, int] = defaultdict(int)  # per key: a train_step may report a key on some steps only
         bar = tqdm(self._loader(self.train_set, True, epoch), desc=f"epoch {epoch}/{self.conf.max_epochs}",
                    leave=False, dynamic_ncols=True, disable=None)
         for batch in bar:
             batch = self._to_device(batch)
-            loss, stats = self.model(batch)
-            self.step += 1
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"non-finite loss ({loss.item()}) at step {self.step} (epoch {epoch}); training stopped. "
-                    f"The last good state is {self.exp_dir / 'checkpoint.pt'} (epoch {self.epoch}); lower "
-                    "optim_conf.lr, set trainer.grad_clip, or check the features for inf/NaN")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.conf.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
-            self.optimizer.step()
+            if self.own_step:
+                stats = self.model.train_step(batch, self.optimizers, self.step)
+                self.step += 1
+                self._check_finite(stats["loss"], epoch)
+            else:
+                loss, stats = self.model(batch)
+                self.step += 1
+                self._check_finite(loss.item(), epoch)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.conf.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
+                self.optimizer.step()
             n = batch["feats"].shape[0]
-            count += n
             for key, value in stats.items():
                 totals[key] += value * n
+                counts[key] += n
             bar.set_postfix(loss=f"{stats['loss']:.4f}")
-        return {k: v / count for k, v in totals.items()}
+        return {k: v / counts[k] for k, v in totals.items()}
 
     @torch.no_grad()
     def _validate(self) -> Dict[str, float]:
@@ -212,12 +249,25 @@ class Trainer:
         return {k: v / count for k, v in totals.items()}
 
     def _step_scheduler(self, stats: Dict[str, float]) -> None:
-        if self.scheduler is None:
+        for scheduler in self.schedulers.values():
+            if scheduler is None:
+                continue
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(stats[self.conf.best_metric])
+            else:
+                scheduler.step()
+
+    def _run_epoch_hooks(self) -> None:
+        """Call the epoch hooks in eval mode; the random state is restored so training is unchanged."""
+        if not self.epoch_hooks:
             return
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(stats[self.conf.best_metric])
-        else:
-            self.scheduler.step()
+        rng = _rng_state()
+        self.model.eval()
+        try:
+            for hook in self.epoch_hooks:
+                hook(self)
+        finally:
+            _set_rng_state(rng)
 
     # ---------------------------------------------------------------- outputs
     def _end_epoch(self, train: Dict[str, float], valid: Dict[str, float], seconds: float) -> Dict[str, float]:
@@ -239,6 +289,7 @@ class Trainer:
         self._append_loss_csv(row)
         self._plot_losses()
         self._write_summary(row)
+        self._run_epoch_hooks()
         # the resume state goes last: a crash before it makes the epoch run again on resume
         atomic_torch_save(self.state_dict(), self.exp_dir / "checkpoint.pt")
         shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith(("train_", "valid_")))

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Deep generative models of log-mel windows with frame-aligned 48-phone labels: a convolutional VAE,
+# WAE (MMD and GAN variants), a phone-conditional WGAN-GP and a VAE-GAN, on TIMIT or, when no
+# --timit path is given, on the embedded synthetic corpus.
+#
+# Stages:
+#   0  data: embedded eSpeak NG corpus (unless --timit); Kaldi data dirs train/dev/test: the standard
+#      TIMIT split (462/50/24 speakers, SA excluded) when the corpus has a TEST subset, otherwise a
+#      speaker split with --dev-speakers/--test-speakers per gender -> $data/{train,dev,test,lang}
+#   1  features: 40 log-mel + deltas + delta-deltas (120 dims, 25 ms / 10 ms) and the phone id of every
+#      frame (49 ids of the seed's table) as Kaldi ark/scp, $nj jobs -> $dump/{train,dev,test}/{feats,ali}.scp;
+#      cmvn.npz from the training set only
+#   2  phone classifier (MLP on 9-frame windows of real training frames), the judge of the scores
+#      -> $exp/classifier_phone/, with its test accuracy and reference Fréchet distances
+#   3  training of each model in --models (conf/<model>.yaml) on 9-frame windows labelled by their centre
+#      frame; reconstructions (or samples) of fixed test windows after every epoch
+#      -> $exp/train_<model>/{loss.png,figures/epoch<N>.png,figures/epochs.gif,...}
+#   4  evaluation of each model: test reconstruction MSE, classifier-based Fréchet distance, accuracy of
+#      class-conditional samples, phone coverage; samples, final reconstructions, t-SNE of the codes
+#      -> $exp/train_<model>/{eval/scores.json,figures/{samples,fixed_windows,tsne}.png}
+#   5  $exp/RESULTS.md: data sizes and the score table
+#
+# Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
+#   e.g. ./run.sh --stage 3          re-train (finished epochs are kept; training resumes)
+#        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in 1-2 minutes (CI)
+set -euo pipefail
+
+timit=""            # TIMIT root (LDC layout); empty: embedded synthetic corpus
+stage=0
+stop_stage=100
+nj=2                # parallel jobs of the feature stage
+models="vae wae_mmd wae_gan wgan_gp vaegan"  # model configs conf/<name>.yaml, trained in turn
+debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
+n_female=20         # speakers of each gender of the synthetic corpus
+n_male=20
+synth_sentences=12  # sentences per synthetic speaker
+dev_speakers=2      # speaker split (corpora without a TEST subset): dev speakers per gender
+test_speakers=2     #   and test speakers per gender
+seed=0
+corpus_dir=corpus   # where the synthetic corpus is generated
+data=data           # Kaldi data dirs
+dump=dump           # features
+exp=exp             # experiments, figures, RESULTS.md
+windows_per_epoch=30000  # training windows drawn afresh each epoch (empty: all frames)
+valid_windows=4000  # fixed subset of dev windows for validation
+eval_windows=4000   # test windows (seeded subset) for the classifier-based scores
+tsne_points=1000    # codes in each t-SNE figure
+num_threads=1       # torch threads per process (OMP_NUM_THREADS); 1 is fastest on a busy or small CPU
+
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
+export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
+conf_of() { if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"; else echo "conf/$1.yaml"; fi; }
+
+if [ "$debug" = true ]; then
+  n_female=${SPEECHGEN_DEBUG_FEMALE:-3}; n_male=${SPEECHGEN_DEBUG_MALE:-3}; synth_sentences=6
+  nj=1; dev_speakers=1; test_speakers=1; windows_per_epoch=2000; valid_windows=500; eval_windows=500; tsne_points=200
+fi
+for m in $models classifier_phone; do
+  [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
+done
+
+if [ -n "$timit" ]; then
+  corpus=$timit
+  [ -d "$corpus" ] || { echo "$0: --timit $timit: no such directory (give the TIMIT root)" >&2; exit 1; }
+else
+  corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
+fi
+wpe_args=()
+[ -n "$windows_per_epoch" ] && wpe_args=(--windows-per-epoch "$windows_per_epoch")
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers seed=$seed"
+  if [ -f "$data/.done" ] && [ "$(cat "$data/.done")" = "$want" ]; then
+    log 0 "$data already prepared ($want)"
+  else
+    if [ -f "$data/.done" ]; then
+      echo "$0: $data was prepared with other settings:" >&2
+      echo "    $(cat "$data/.done")" >&2
+      echo "  remove $data $dump $exp (or pass --data/--dump/--exp elsewhere) to prepare: $want" >&2
+      exit 1
+    fi
+    if [ -z "$timit" ] && [ ! -f "$corpus/.done" ]; then
+      log 0 "generating the embedded synthetic corpus -> $corpus"
+      speechgen-make-synth "$corpus" --n-female "$n_female" --n-male "$n_male" \
+        --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
+    fi
+    log 0 "preparing Kaldi data dirs from $corpus -> $data"
+    speechgen-prepare-logmel "$corpus" "$data" --n-dev-speakers "$dev_speakers" \
+      --n-test-speakers "$test_speakers" --seed "$seed"
+    for x in train dev test; do utils/validate_data_dir.py "$data/$x"; done
+    echo "$want" > "$data/.done"
+  fi
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  for x in train dev test; do
+    if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
+    log 1 "log-mel features and frame labels of $data/$x -> $dump/$x ($nj jobs)"
+    if [ "$nj" -gt 1 ]; then
+      $train_cmd JOB=1:"$nj" "$dump/$x/log/feats.JOB.log" \
+        speechgen-compute-logmel --nj "$nj" --job JOB "$data/$x" "$dump/$x"
+      speechgen-compute-logmel --nj "$nj" --merge "$data/$x" "$dump/$x"
+    else  # one job: extract and merge in one process
+      speechgen-compute-logmel "$data/$x" "$dump/$x"
+    fi
+  done
+  [ -f "$dump/train/cmvn.npz" ] || speechgen-compute-cmvn "$dump/train"
+fi
+
+clf=$exp/classifier_phone
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
+  speechgen-train-logmel --config "$(conf_of classifier_phone)" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+    --lang-dir "$data/lang" --exp-dir "$clf" "${wpe_args[@]}" --valid-windows "$valid_windows" --figure-windows 0 \
+    --resume
+  if [ -f "$clf/eval/scores.json" ] && [ "$clf/eval/scores.json" -nt "$clf/best.pt" ]; then
+    log 2 "$clf/eval/scores.json up to date"
+  else
+    speechgen-eval-logmel --exp-dir "$clf" --test-dir "$dump/test" --classifier "$clf" \
+      --max-windows "$eval_windows" --seed "$seed"
+  fi
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  for m in $models; do
+    log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
+    speechgen-train-logmel --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+      --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${wpe_args[@]}" \
+      --valid-windows "$valid_windows" --resume
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  for m in $models; do
+    d=$exp/train_$m
+    if [ -f "$d/eval/scores.json" ] && [ "$d/eval/scores.json" -nt "$d/best.pt" ] && \
+       [ "$d/eval/scores.json" -nt "$clf/best.pt" ]; then
+      log 4 "$d/eval/scores.json up to date"; continue
+    fi
+    log 4 "evaluating $d"
+    speechgen-eval-logmel --exp-dir "$d" --test-dir "$dump/test" --classifier "$clf" \
+      --max-windows "$eval_windows" --tsne-points "$tsne_points" --seed "$seed"
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  src=${timit:-"the embedded synthetic corpus ($corpus)"}
+  split=$(cat "$data/split.txt" 2>/dev/null || echo "unknown split")
+  speechgen-make-logmel-results --exp-root "$exp" --dump-dir "$dump" --title "timit_logmel results" \
+    --order "$models" --notes "Corpus: $src; $split. Features: 40 log-mel + deltas + delta-deltas (25 ms / 10 ms), \
+normalised with training-set statistics; 9-frame windows labelled by the centre frame's phone (49 ids), \
+${windows_per_epoch:-all} training windows per epoch. This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
+  log 5 "results in $exp/RESULTS.md"
+fi

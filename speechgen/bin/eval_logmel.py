@@ -1,0 +1,181 @@
+"""Stage: scores and figures of a model trained on log-mel windows (or of the phone classifier itself).
+
+For a generative model, on test windows:
+
+* ``recon_mse`` (autoencoders): mean squared error of the reconstructions of every test window
+  (normalised features), and ``recon_acc``: the phone classifier's accuracy on those reconstructions;
+* ``fd``: Fréchet distance between the phone classifier's penultimate-layer features of real test
+  windows and of as many generated windows (prior samples; for a conditional model, samples with the
+  real windows' labels);
+* ``cond_acc`` (conditional models): the classifier's accuracy on ``--per-class`` samples of every
+  phone seen in the test windows;
+* ``phone_js``: Jensen-Shannon divergence between the classifier's phone histograms of samples and of
+  real test windows;
+
+and figures ``figures/samples.png``, ``figures/fixed_windows.png`` (the per-epoch figure of the
+chosen weights) and, for models with a latent code, ``figures/tsne.png`` (codes coloured by phone).
+For the classifier (``--exp-dir`` = ``--classifier``) it writes the reference scores: its test
+accuracy, the Fréchet distance of real training windows (a floor) and of N(0, I) noise (a ceiling).
+Everything goes to ``EXP_DIR/eval/scores.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import torch
+import yaml
+
+from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
+from speechgen.errors import DataError, SpeechgenError
+from speechgen.eval.animation import (EpochFigureHook, can_reconstruct, plot_phone_tsne, plot_window_grid,
+                                      reconstruct, sample, static_part)
+from speechgen.eval.frechet import ClassifierScorer, frechet_distance, js_divergence
+from speechgen.eval.tsne import subsample
+from speechgen.models.classifier import MLPClassifier
+from speechgen.train.load import load_experiment
+from speechgen.train.trainer import seed_everything
+
+
+def batched(fn, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Apply ``fn`` to ``x`` (N, ...) in chunks and concatenate."""
+    return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def check_same_cmvn(model_info: dict, classifier_info: dict, exp_dir: Path, classifier_dir: Path) -> None:
+    a, b = model_info["cmvn"], classifier_info["cmvn"]
+    if not (np.allclose(a.mean, b.mean) and np.allclose(a.std, b.std)):
+        raise DataError(f"{exp_dir}/cmvn.npz and {classifier_dir}/cmvn.npz differ: the classifier must be trained "
+                        "on features normalised like the model's (the same training set)")
+
+
+def reference_scores(scorer: ClassifierScorer, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
+                     train_dir: Path, cmvn, n: int, seed: int) -> Dict[str, float]:
+    """The classifier's test accuracy and the FD of real training windows and of N(0, I) noise."""
+    real = scorer.features(x)
+    train = FrameWindowDataset(train_dir, cmvn, test.window, test.edge)
+    train_x = train.windows(train.centres[subsample(len(train.centres), n, seed + 1)])
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    return {"kind": "classifier", "test_acc": scorer.accuracy(test.windows(test.centres), test.labels[test.centres]),
+            "fd_train_windows": frechet_distance(real, scorer.features(train_x)),
+            "fd_noise": frechet_distance(real, scorer.features(noise))}
+
+
+def model_scores(model, scorer: ClassifierScorer, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
+                 per_class: int, seed: int) -> Dict[str, object]:
+    """Scores of a generative model (see the module doc) and its samples (for the figure)."""
+    scores: Dict[str, object] = {"kind": "generative", "conditional": bool(getattr(model, "conditional", False))}
+    n_classes = len(LOGMEL_PHONES)
+    if can_reconstruct(model):
+        all_x = test.windows(test.centres)
+        rec = batched(lambda v: reconstruct(model, v), all_x)
+        scores["recon_mse"] = float(torch.mean((rec - all_x) ** 2))
+        scores["recon_acc"] = scorer.accuracy(batched(lambda v: reconstruct(model, v), x), y)
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.from_numpy(y)
+    samples = batched(lambda lab: sample(model, len(lab), gen, lab), labels)
+    scores["fd"] = frechet_distance(scorer.features(x), scorer.features(samples))
+    scores["phone_js"] = js_divergence(scorer.histogram(samples, n_classes), scorer.histogram(x, n_classes))
+    if scores["conditional"]:
+        classes = np.unique(y)
+        cond_labels = torch.from_numpy(np.repeat(classes, per_class))
+        cond = batched(lambda lab: sample(model, len(lab), gen, lab), cond_labels)
+        scores["cond_acc"] = scorer.accuracy(cond, cond_labels.numpy())
+        scores["cond_classes"] = int(len(classes))
+    return scores
+
+
+def samples_figure(model, x: torch.Tensor, y: np.ndarray, cmvn, n_mels: int, out_png: Path, name: str,
+                   seed: int) -> None:
+    """32 samples; for a conditional model, per frequent phone: one real window and 7 samples."""
+    gen = torch.Generator().manual_seed(seed)
+    if getattr(model, "conditional", False):
+        phones = [int(p) for p in np.argsort(-np.bincount(y, minlength=len(LOGMEL_PHONES)))[:8] if np.any(y == p)]
+        rows = []
+        for p in phones:
+            real = x[np.flatnonzero(y == p)[0]][None]
+            fake = sample(model, 7, gen, torch.full((7,), p, dtype=torch.long))
+            rows.append(torch.cat([real, fake]).numpy())
+        grid = static_part(np.stack(rows), cmvn, n_mels)
+        plot_window_grid(grid, out_png, row_titles=[LOGMEL_PHONES[p] for p in phones],
+                         col_titles=["real"] + [f"sample {i + 1}" for i in range(7)],
+                         title=f"{name}: class-conditional samples")
+    else:
+        grid = static_part(sample(model, 32, gen).numpy().reshape(4, 8, *x.shape[1:]), cmvn, n_mels)
+        plot_window_grid(grid, out_png, title=f"{name}: random samples (decoded prior draws / generator)")
+
+
+def evaluate(args: argparse.Namespace) -> Dict[str, object]:
+    """Write EXP_DIR/eval/scores.json and the figures; returns the scores."""
+    model, info = load_experiment(args.exp_dir, args.checkpoint)
+    classifier, classifier_info = load_experiment(args.classifier, "best.pt")
+    check_same_cmvn(info, classifier_info, args.exp_dir, args.classifier)
+    cmvn = info["cmvn"]
+    window = info.get("window", getattr(model, "n_frames", 9))
+    test = FrameWindowDataset(args.test_dir, cmvn, window, info.get("edge", "clamp"))
+    centres = test.centres[subsample(len(test.centres), args.max_windows, args.seed)]
+    x, y = test.windows(centres), test.labels[centres]
+    scorer = ClassifierScorer(classifier)
+    seed_everything(args.seed)
+    name = info["config"]["model"]
+    if isinstance(model, MLPClassifier):
+        scores = reference_scores(scorer, test, x, y, Path(info["train_dir"]), cmvn, args.max_windows, args.seed)
+    else:
+        scores = model_scores(model, scorer, test, x, y, args.per_class, args.seed)
+        fig_dir = args.exp_dir / "figures"
+        samples_figure(model, x, y, cmvn, args.n_mels, fig_dir / "samples.png", name, args.seed)
+        strip = test.strip_centres(16)
+        hook = EpochFigureHook(test.windows(strip), torch.from_numpy(test.labels[strip]), LOGMEL_PHONES, cmvn,
+                               args.n_mels, args.seed)
+        hook.render(model, fig_dir / "fixed_windows.png", f"{name} ({args.checkpoint}) on test windows")
+        if hasattr(model, "encode") and hasattr(model, "decode") and args.tsne_points > 0:
+            keep = subsample(len(x), args.tsne_points, args.seed)
+            codes = batched(model.encode, x[keep]).numpy()
+            plot_phone_tsne(codes, [LOGMEL_PHONES[i] for i in y[keep]], fig_dir / "tsne.png",
+                            f"{name}: t-SNE of the codes of {len(keep)} test windows, by centre phone", seed=args.seed)
+    scores.update({"model": name, "checkpoint": args.checkpoint, "test_windows": int(len(x)),
+                   "classifier": os.path.relpath(args.classifier, args.exp_dir)})
+    out = args.exp_dir / "eval" / "scores.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name("scores.json.tmp")
+    tmp.write_text(json.dumps(scores, indent=2) + "\n")
+    os.replace(tmp, out)
+    return scores
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="speechgen-eval-logmel",
+                                description="Classifier-based scores, reconstructions, samples and t-SNE of a model "
+                                            "trained with speechgen-train-logmel -> EXP_DIR/eval/scores.json, "
+                                            "EXP_DIR/figures/.")
+    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--test-dir", type=Path, required=True, help="test feature dir (feats.scp, ali.scp)")
+    p.add_argument("--classifier", type=Path, required=True, help="exp dir of the phone classifier (mlp_classifier)")
+    p.add_argument("--checkpoint", default="best.pt", help="weights in EXP_DIR (best.pt, latest.pt, epochN.pt)")
+    p.add_argument("--max-windows", type=int, default=4000, help="test windows (seeded subset) for the scores")
+    p.add_argument("--per-class", type=int, default=50, help="samples per phone for the conditional accuracy")
+    p.add_argument("--tsne-points", type=int, default=1000, help="codes in the t-SNE figure (0: no figure)")
+    p.add_argument("--n-mels", type=int, default=None,
+                   help="static dims shown in the figures (default: n_mels of TEST_DIR/logmel.yaml, else 40)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.n_mels is None:
+        settings = args.test_dir / "logmel.yaml"
+        args.n_mels = yaml.safe_load(settings.read_text()).get("n_mels", 40) if settings.is_file() else 40
+    try:
+        scores = evaluate(args)
+    except SpeechgenError as err:
+        print(f"speechgen-eval-logmel: error: {err}", file=sys.stderr)
+        return 1
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
+    print(f"{args.exp_dir}/eval/scores.json: {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Stage: EXP_ROOT/RESULTS.md of the log-mel recipe: data sizes, and one score row per model.
+
+Reads ``summary.json`` (training) and ``eval/scores.json`` (speechgen-eval-logmel) of every
+experiment dir under EXP_ROOT, plus the phone classifier's reference scores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import kaldiio
+
+from speechgen.eval.report import markdown_table
+
+SETS = ("train", "dev", "test")
+
+
+def _read_json(path: Path) -> Dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def data_rows(dump_dir: Path) -> List[List[object]]:
+    """Utterances, speakers and frames of each feature dir."""
+    rows = []
+    for name in SETS:
+        d = dump_dir / name
+        if not (d / "ali.scp").is_file():
+            continue
+        frames = sum(len(ali) for _, ali in kaldiio.load_scp_sequential(str(d / "ali.scp")))
+        utt2spk = (d / "utt2spk").read_text().split("\n") if (d / "utt2spk").is_file() else []
+        speakers = len({line.split()[1] for line in utt2spk if line.strip()}) or None
+        rows.append([name, len([line for line in utt2spk if line.strip()]) or None, speakers, frames])
+    return rows
+
+
+def _link(path: Path, rel_to: Path, text: str) -> Optional[str]:
+    return f"[{text}]({os.path.relpath(path, rel_to)})" if path.is_file() else None
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def model_rows(exp_root: Path, rel_to: Path, order: Sequence[str]) -> List[List[object]]:
+    """One row per experiment dir with eval/scores.json of a generative model, in ``order`` first."""
+    found = {p.parent.parent: _read_json(p) for p in exp_root.glob("*/eval/scores.json")}
+    found = {d: s for d, s in found.items() if s.get("kind") == "generative"}
+    rank = {name: i for i, name in enumerate(order)}
+    rows = []
+    for d in sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name)):
+        s, summary = found[d], _read_json(d / "summary.json")
+        figures = [_link(d / "loss.png", rel_to, "loss"), _link(d / "figures" / "epochs.gif", rel_to, "epochs gif"),
+                   _link(d / "figures" / "samples.png", rel_to, "samples"),
+                   _link(d / "figures" / "tsne.png", rel_to, "t-SNE")]
+        cond = _fmt(s.get("cond_acc")) if s.get("conditional") else "n/a (unconditional)"
+        name = d.name[len("train_"):] if d.name.startswith("train_") else d.name
+        rows.append([f"{name} ({s.get('model')})", f"`{os.path.relpath(d, rel_to)}`", summary.get("parameters"),
+                     f"{summary.get('epochs')}/{summary.get('max_epochs')}",
+                     _fmt(s.get("recon_mse")), _fmt(s.get("recon_acc")), _fmt(s.get("fd"), 2), cond,
+                     _fmt(s.get("phone_js")), " ".join(f for f in figures if f)])
+    return rows
+
+
+def reference_rows(exp_root: Path, rel_to: Path) -> List[List[object]]:
+    rows = []
+    for p in sorted(exp_root.glob("*/eval/scores.json")):
+        s = _read_json(p)
+        if s.get("kind") != "classifier":
+            continue
+        where = f"`{os.path.relpath(p.parent.parent, rel_to)}`"
+        rows += [[f"phone classifier {where}: accuracy on all real test windows", _fmt(s["test_acc"])],
+                 ["Fréchet distance of real *training* windows (a floor)", _fmt(s["fd_train_windows"], 2)],
+                 ["Fréchet distance of N(0, I) noise in the normalised feature space (a ceiling)",
+                  _fmt(s["fd_noise"], 2)]]
+    return rows
+
+
+def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order: Sequence[str]) -> Path:
+    out = exp_root / "RESULTS.md"
+    parts = [f"# {title}", ""]
+    if notes:
+        parts += [notes, ""]
+    data = data_rows(dump_dir)
+    if data:
+        parts += ["## Data", "", markdown_table(["set", "utterances", "speakers", "frames (= windows)"], data), ""]
+    parts += ["## Scores on the test set", "",
+              "`recon MSE`: mean squared error of reconstructed test windows (normalised features, all test "
+              "windows). The other columns use one phone classifier (MLP on real training windows): `recon acc` "
+              "its accuracy on reconstructed test windows; `FD` the Fréchet distance between its penultimate-layer "
+              "features of real test windows and of as many generated windows (prior samples; class-conditional "
+              "samples with the real windows' labels for a conditional model); `cond acc` its accuracy on "
+              "class-conditional samples (conditional models only: an unconditional model has no class to "
+              "generate); `phone JS` the Jensen-Shannon divergence (nats, max 0.693) between its phone histograms "
+              "of samples and of real test windows (phone coverage of unconditional samples). Lower is better "
+              "for MSE, FD, JS; higher for accuracies. n/a: not defined for the model.", ""]
+    rows = model_rows(exp_root, out.parent, order)
+    if rows:
+        parts += [markdown_table(["model (class)", "exp dir", "params", "epochs", "recon MSE", "recon acc", "FD",
+                                  "cond acc", "phone JS", "figures"], rows), ""]
+    else:
+        parts += ["No evaluated model yet.", ""]
+    refs = reference_rows(exp_root, out.parent)
+    if refs:
+        parts += ["### References", "", markdown_table(["reference", "value"], refs), ""]
+    tmp = out.with_name("RESULTS.md.tmp")
+    tmp.write_text("\n".join(parts))
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="speechgen-make-logmel-results",
+                                description="Collect the data sizes and the eval scores of every experiment dir "
+                                            "under EXP_ROOT into EXP_ROOT/RESULTS.md.")
+    p.add_argument("--exp-root", type=Path, default=Path("exp"))
+    p.add_argument("--dump-dir", type=Path, default=Path("dump"))
+    p.add_argument("--title", default="Results")
+    p.add_argument("--order", default="", help="model names (exp dirs train_<name>) in table order")
+    p.add_argument("--notes", default="", help="a paragraph under the title (corpus, split, wall time)")
+    args = p.parse_args(argv)
+    out = write_results(args.exp_root, args.dump_dir, args.title, args.notes, args.order.split())
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

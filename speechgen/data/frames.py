@@ -1,0 +1,286 @@
+"""Frame-level log-mel features with frame-aligned phone labels, and windows of frames around a centre.
+
+Features: 40 log-mel filterbank energies of 25 ms frames every 10 ms (Kaldi-style: pre-emphasis,
+Povey window, 512-point FFT, power spectrum, HTK mel scale from 20 Hz) plus deltas and delta-deltas
+(Kaldi's regression window), 120 dims per frame. Frames are not padded at the edges ("snip
+edges"): frame ``n`` covers the FFT frame starting at sample ``n * hop`` and its centre sample is
+``n * hop + n_fft // 2``; it is labelled by the phone covering that centre sample.
+
+Labels: the 48-phone set of ``speechgen.data.phones`` plus the glottal stop ``q``, with the ids of
+the seed's table (:data:`LOGMEL_PHONES`, 49 ids; ``sil`` = 37, ``q`` = 33).
+
+Feature dirs hold ``feats.scp`` (each utterance ``(N, 120)`` float32) and ``ali.scp`` (each
+utterance ``(N,)`` int32 phone ids), Kaldi ark/scp keyed by utterance.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import kaldiio
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from speechgen.data.dataset import Cmvn
+from speechgen.data.phones import map_phone
+from speechgen.errors import ConfigError, DataError
+from speechgen.signal.deltas import add_deltas
+from speechgen.signal.mel import mel_filterbank
+from speechgen.signal.stft import stft
+
+# The seed's phone table: the 48-phone set with q kept, in the seed's id order (note cl = 40).
+LOGMEL_PHONES: Tuple[str, ...] = (
+    "aa", "ae", "ah", "ao", "aw", "ax", "ay", "b", "ch", "d", "dh", "dx", "eh", "el", "en", "epi", "er",
+    "ey", "f", "g", "hh", "ih", "ix", "iy", "jh", "k", "l", "m", "n", "ng", "ow", "oy", "p", "q", "r",
+    "s", "sh", "sil", "t", "th", "cl", "uh", "uw", "v", "vcl", "w", "y", "z", "zh",
+)
+LOGMEL_PHONE_TO_ID: Dict[str, int] = {p: i for i, p in enumerate(LOGMEL_PHONES)}
+SILENCE_ID = LOGMEL_PHONE_TO_ID["sil"]
+
+
+def phone61_to_id(p61: str) -> int:
+    """A TIMIT-61 label -> its id in :data:`LOGMEL_PHONES` (61 -> 48 fold; ``q`` keeps its own id 33)."""
+    p48 = map_phone(p61, to=48)
+    return LOGMEL_PHONE_TO_ID["q" if p48 is None else p48]
+
+
+def write_phone_table(path: str | Path) -> None:
+    """Write :data:`LOGMEL_PHONES` as a Kaldi symbol table (``phone id`` lines, in id order)."""
+    Path(path).write_text("".join(f"{p} {i}\n" for i, p in enumerate(LOGMEL_PHONES)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Features
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Log-mel filterbank + deltas, Kaldi-style. ``dims = n_mels * (delta_order + 1)``."""
+
+    sample_rate: int = 16000
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_fft: int = 512
+    window: str = "povey"
+    preemphasis: float = 0.97
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: Optional[float] = None
+    floor: float = 1e-10  # on the mel power, before the log
+    delta_order: int = 2
+    delta_window: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hop_length <= self.win_length <= self.n_fft:
+            raise ConfigError(f"need 0 < hop_length <= win_length <= n_fft, got {self.hop_length}, "
+                              f"{self.win_length}, {self.n_fft}")
+        if self.n_mels < 1 or self.delta_order < 0:
+            raise ConfigError(f"n_mels={self.n_mels} must be >= 1 and delta_order={self.delta_order} >= 0")
+
+    @property
+    def dims(self) -> int:
+        return self.n_mels * (self.delta_order + 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def num_feature_frames(num_samples: int, conf: LogMelConfig) -> int:
+    """Frames of an utterance of ``num_samples`` samples (0 when shorter than one FFT frame)."""
+    if num_samples < conf.n_fft:
+        return 0
+    return 1 + (num_samples - conf.n_fft) // conf.hop_length
+
+
+def frame_centres(n_frames: int, conf: LogMelConfig) -> np.ndarray:
+    """Centre sample of each frame: ``(n_frames,)`` int64, ``n * hop + n_fft // 2``."""
+    return np.arange(n_frames, dtype=np.int64) * conf.hop_length + conf.n_fft // 2
+
+
+def log_mel_deltas(x: np.ndarray, conf: LogMelConfig, fb: Optional[torch.Tensor] = None) -> np.ndarray:
+    """Log-mel energies with deltas of one waveform.
+
+    Args:
+        x: (T,) waveform, T >= conf.n_fft.
+        fb: (n_mels, n_fft // 2 + 1) mel filterbank; built from ``conf`` when not given.
+
+    Returns:
+        (N, dims) float32 with N = :func:`num_feature_frames`; columns are [static, delta, delta-delta].
+    """
+    if len(x) < conf.n_fft:
+        raise DataError(f"{len(x)} samples are fewer than one {conf.n_fft}-sample frame")
+    if fb is None:
+        fb = mel_filterbank(conf.sample_rate, conf.n_fft, conf.n_mels, conf.fmin, conf.fmax, scale="kaldi",
+                            norm=None)
+    wav = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if conf.preemphasis:
+        wav = torch.cat([wav[:1], wav[1:] - conf.preemphasis * wav[:-1]])
+    spec = stft(wav, conf.n_fft, conf.hop_length, conf.win_length, conf.window, center=False)  # (F, N)
+    mel = fb.to(torch.float64) @ spec.abs().pow(2)  # (n_mels, N)
+    logmel = torch.log(torch.clamp(mel, min=conf.floor))
+    feats = add_deltas(logmel.unsqueeze(0), conf.delta_order, conf.delta_window)[0]  # (dims, N)
+    return feats.T.to(torch.float32).numpy()
+
+
+def frame_labels(phones: Sequence[Tuple[float, float, str]], n_frames: int, conf: LogMelConfig) -> np.ndarray:
+    """Phone id of each frame: the phone covering the frame's centre sample.
+
+    Args:
+        phones: ``[(start_s, end_s, phone61), ...]`` in time order (an utterance's alignment).
+        n_frames: frames of the utterance.
+
+    Returns:
+        (n_frames,) int32 ids of :data:`LOGMEL_PHONES`. A centre in a gap between phones, or past
+        the last phone (audio often runs a little past TIMIT's final ``h#``), takes the nearest phone.
+    """
+    if not phones:
+        raise DataError("an utterance without phones cannot be labelled")
+    sr = conf.sample_rate
+    starts = np.array([round(s * sr) for s, _, _ in phones], dtype=np.int64)
+    ends = np.array([round(e * sr) for _, e, _ in phones], dtype=np.int64)
+    ids = np.array([phone61_to_id(p) for _, _, p in phones], dtype=np.int32)
+    centres = frame_centres(n_frames, conf)
+    before = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(phones) - 1)
+    after = np.minimum(before + 1, len(phones) - 1)
+    inside = (centres >= starts[before]) & (centres < ends[before])
+    # outside every phone: the closer of the phone before and the one after
+    gap_to_before = np.abs(centres - (ends[before] - 1))
+    gap_to_after = np.abs(starts[after] - centres)
+    nearest = np.where(gap_to_after < gap_to_before, after, before)
+    return ids[np.where(inside, before, nearest)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Feature dirs
+# ----------------------------------------------------------------------------------------------
+
+
+def read_feature_dir(feats_dir: str | Path, max_utts: Optional[int] = None
+                     ) -> Tuple[List[str], List[np.ndarray], List[np.ndarray]]:
+    """Read ``feats.scp`` and ``ali.scp`` of a feature dir, checked against each other.
+
+    Returns:
+        ``(keys, feats, labels)``: sorted utterance keys, their ``(N_u, D)`` float32 matrices and
+        ``(N_u,)`` int64 phone ids.
+
+    Raises:
+        DataError: naming the file for a missing or damaged archive, missing labels or a length mismatch.
+    """
+    feats_dir = Path(feats_dir)
+    scp, ali = feats_dir / "feats.scp", feats_dir / "ali.scp"
+    for path in (scp, ali):
+        if not path.is_file():
+            raise DataError(f"{path}: missing; run the log-mel feature stage for {feats_dir} first")
+    try:
+        feat_reader, ali_reader = kaldiio.load_scp(str(scp)), kaldiio.load_scp(str(ali))
+        keys = sorted(feat_reader.keys())[: max_utts or None]
+        if not keys:
+            raise DataError(f"{scp}: holds no features")
+        missing = [k for k in keys if k not in ali_reader]
+        if missing:
+            raise DataError(f"{ali}: no phone labels for {missing[0]} (and {len(missing) - 1} more); "
+                            "re-run the feature stage")
+        feats = [np.asarray(feat_reader[k], dtype=np.float32) for k in keys]
+        labels = [np.asarray(ali_reader[k], dtype=np.int64) for k in keys]
+    except DataError:
+        raise
+    except Exception as err:  # kaldiio raises several types for a damaged ark
+        raise DataError(f"{feats_dir}: cannot read feats.scp/ali.scp ({err}); re-run the feature stage") from None
+    for key, mat, lab in zip(keys, feats, labels):
+        if mat.ndim != 2 or lab.shape != (mat.shape[0],):
+            raise DataError(f"{ali}: {key} has {lab.shape[0]} labels for {mat.shape[0]} frames; re-run the "
+                            "feature stage")
+        if lab.min() < 0 or lab.max() >= len(LOGMEL_PHONES):
+            raise DataError(f"{ali}: {key} holds phone ids outside 0..{len(LOGMEL_PHONES) - 1}")
+    return keys, feats, labels
+
+
+class FrameWindowDataset(Dataset):
+    """Windows of ``window`` consecutive frames around each centre frame, labelled by the centre frame.
+
+    Items are dicts ``feats: (window, D)`` float32 (normalised with ``cmvn``), ``phone`` (long scalar,
+    the centre frame's id) and ``idx`` (the centre's global frame index). At utterance edges the
+    window repeats the edge frame (``edge="clamp"``, Kaldi's splicing) or the centre is skipped
+    (``edge="drop"``). ``windows_per_epoch`` draws a seeded subset of the centres, a new one for each
+    epoch given to :meth:`set_epoch` (the trainer calls it before each epoch).
+    """
+
+    def __init__(self, feats_dir: str | Path, cmvn: Optional[Cmvn] = None, window: int = 9,
+                 edge: str = "clamp", windows_per_epoch: Optional[int] = None, seed: int = 0,
+                 max_utts: Optional[int] = None):
+        if window < 1 or window % 2 == 0:
+            raise ConfigError(f"window={window}: must be a positive odd number of frames (e.g. 9)")
+        if edge not in ("clamp", "drop"):
+            raise ConfigError(f"edge={edge!r}: expected 'clamp' or 'drop'")
+        self.feats_dir = Path(feats_dir)
+        self.window, self.half, self.edge = window, window // 2, edge
+        self.keys, mats, labels = read_feature_dir(self.feats_dir, max_utts)
+        dims = {m.shape[1] for m in mats}
+        if len(dims) != 1:
+            raise DataError(f"{self.feats_dir / 'feats.scp'}: utterances of different dims {sorted(dims)}")
+        lengths = np.array([m.shape[0] for m in mats], dtype=np.int64)
+        feats = np.concatenate(mats).astype(np.float32)
+        self.feats = cmvn.apply(feats).astype(np.float32) if cmvn is not None else feats
+        self.labels = np.concatenate(labels)
+        self.utt_start = np.repeat(np.cumsum(lengths) - lengths, lengths)  # (N,) first frame of the utterance
+        self.utt_end = np.repeat(np.cumsum(lengths), lengths)  # (N,) one past its last frame
+        self.utt_offsets, self.utt_lengths = np.cumsum(lengths) - lengths, lengths  # (U,), (U,)
+        frames = np.arange(len(self.feats), dtype=np.int64)
+        if edge == "drop":
+            keep = (frames - self.half >= self.utt_start) & (frames + self.half < self.utt_end)
+            frames = frames[keep]
+        if len(frames) == 0:
+            raise DataError(f"{self.feats_dir}: no utterance is long enough for {window}-frame windows")
+        self.centres = frames
+        self.windows_per_epoch, self.seed = windows_per_epoch, seed
+        self.set_epoch(0)
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """(window, D) of one item."""
+        return (self.window, self.feats.shape[1])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select this epoch's centres: all of them, or a seeded subset of ``windows_per_epoch``."""
+        n = self.windows_per_epoch
+        if n is None or n >= len(self.centres):
+            self.active = self.centres
+        else:
+            rng = np.random.default_rng([self.seed, epoch])
+            self.active = np.sort(rng.choice(self.centres, size=n, replace=False))
+
+    def window_indices(self, centres: np.ndarray) -> np.ndarray:
+        """Frame indices of the windows around ``centres`` (B,) -> (B, window), clamped to each utterance."""
+        centres = np.asarray(centres, dtype=np.int64)
+        idx = centres[:, None] + np.arange(-self.half, self.half + 1)[None, :]
+        return np.clip(idx, self.utt_start[centres][:, None], self.utt_end[centres][:, None] - 1)
+
+    def windows(self, centres: np.ndarray) -> torch.Tensor:
+        """Normalised windows around global frame indices ``centres`` (B,) -> (B, window, D)."""
+        return torch.from_numpy(self.feats[self.window_indices(centres)])
+
+    def strip_centres(self, n: int, utt: int = 0) -> np.ndarray:
+        """``n`` centres of back-to-back windows from utterance ``utt`` on (their windows tile a stretch
+        of speech without overlap), continuing into the next utterances when one is too short."""
+        centres: List[int] = []
+        u = utt
+        while len(centres) < n and u < len(self.keys):
+            start = int(self.utt_offsets[u])
+            end = start + int(self.utt_lengths[u])
+            centres += list(range(start + self.half, end - self.half, self.window))[: n - len(centres)]
+            u += 1
+        if len(centres) < n:
+            raise DataError(f"{self.feats_dir}: fewer than {n} non-overlapping {self.window}-frame windows")
+        return np.array(centres, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.active)
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        centre = int(self.active[i])
+        idx = self.window_indices(np.array([centre]))[0]
+        return {"feats": torch.from_numpy(self.feats[idx]), "phone": torch.tensor(int(self.labels[centre])),
+                "idx": torch.tensor(centre)}

@@ -1,0 +1,135 @@
+"""Training with several optimisers: exact resume of GANs, epoch hooks, the log-mel train/eval stages."""
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from speechgen.bin import eval_logmel, make_logmel_results, train_logmel
+from speechgen.data.dataset import Cmvn
+from speechgen.data.frames import FrameWindowDataset
+from speechgen.eval.animation import EpochFigureHook
+from speechgen.train.config import build_model, config_from_dict
+from speechgen.train.trainer import Trainer
+
+from test_logmel_data import write_window_dir
+
+GAN_CONFIGS = {
+    "wgan_gp": {"model": "wgan_gp",
+                "model_conf": {"n_frames": 5, "n_bins": 120, "latent_dim": 4, "channels": [8, 8], "hidden": 8,
+                               "critic_channels": [8, 8], "critic_hidden": 8, "conditional": True, "n_classes": 5,
+                               "n_critic": 2},
+                "optim_conf": {"lr": 1.0e-3, "betas": [0.0, 0.9]},
+                "scheduler": "steplr", "scheduler_conf": {"step_size": 1, "gamma": 0.9}},
+    "vae_gan": {"model": "vae_gan",
+                "model_conf": {"n_frames": 5, "n_bins": 120, "channels": [8, 8], "hidden": 8, "latent_dim": 3,
+                               "disc_channels": [8, 8], "disc_hidden": 8},
+                "optim": "rmsprop", "optim_conf": {"lr": 3.0e-4}},
+}
+
+
+@pytest.fixture(scope="module")
+def window_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("windows")
+    train, dev = write_window_dir(root / "train"), write_window_dir(root / "dev", lengths=(20, 14), seed=1)
+    cmvn = Cmvn.load(train / "cmvn.npz")
+    return (FrameWindowDataset(train, cmvn, window=5, windows_per_epoch=40, seed=0),
+            FrameWindowDataset(dev, cmvn, window=5), cmvn)
+
+
+def run(name, exp_dir, sets, epochs, resume=False, hooks=()):
+    exp = config_from_dict({**GAN_CONFIGS[name], "trainer": {"max_epochs": epochs, "batch_size": 8, "seed": 2,
+                                                            "best_metric": "loss"}})
+    trainer = Trainer(exp, build_model(exp), sets[0], sets[1], exp_dir, epoch_hooks=hooks)
+    trainer.fit(resume=resume)
+    return trainer
+
+
+def rows(exp_dir):
+    with open(exp_dir / "loss.csv") as f:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("name", sorted(GAN_CONFIGS))
+def test_gan_resume_continues_exactly(tmp_path, window_sets, name):
+    run(name, tmp_path / "full", window_sets, 4)
+    run(name, tmp_path / "split", window_sets, 2)
+    trainer = run(name, tmp_path / "split", window_sets, 4, resume=True)
+    assert trainer.epoch == 4 and trainer.step == 4 * 5
+    assert rows(tmp_path / "full") == rows(tmp_path / "split")
+    full, split = (torch.load(tmp_path / d / "latest.pt") for d in ("full", "split"))
+    assert all(torch.equal(full[k], split[k]) for k in full)
+    state = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)
+    assert set(state["optimizers"]) == set(trainer.optimizers) and len(state["optimizers"]) > 1
+    assert all(opt["state"] for opt in state["optimizers"].values())  # every optimiser's moments are saved
+
+
+def test_epoch_hooks_draw_figures_and_leave_training_unchanged(tmp_path, window_sets):
+    sets = window_sets
+    windows = sets[1].windows(sets[1].strip_centres(4))
+    hook = EpochFigureHook(windows, torch.tensor([0, 1, 2, 3]), ["a", "b", "c", "d"], sets[2], n_mels=40)
+    calls = []
+    run("wgan_gp", tmp_path / "hooked", sets, 2, hooks=[hook, lambda tr: calls.append(torch.rand(1))])
+    run("wgan_gp", tmp_path / "plain", sets, 2)
+    assert rows(tmp_path / "hooked") == rows(tmp_path / "plain")
+    assert len(calls) == 2
+    figures = tmp_path / "hooked" / "figures"
+    assert {p.name for p in figures.iterdir()} == {"epoch1.png", "epoch2.png", "epochs.gif"}
+    from PIL import Image
+
+    with Image.open(figures / "epochs.gif") as gif:
+        assert gif.n_frames == 2
+
+
+def test_a_checkpoint_with_a_single_optimizer_key_still_resumes(tmp_path, window_sets):
+    exp = config_from_dict({"model": "conv_vae", "model_conf": {"n_frames": 5, "n_bins": 120, "channels": [4, 4],
+                                                                "hidden": 8, "latent_dim": 2},
+                            "trainer": {"max_epochs": 1, "batch_size": 8}})
+    trainer = Trainer(exp, build_model(exp), window_sets[0], None, tmp_path / "old")
+    trainer.fit()
+    state = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=False)
+    state["optimizer"], state["scheduler"] = state.pop("optimizers")["model"], state.pop("schedulers")["model"]
+    torch.save(state, tmp_path / "old" / "checkpoint.pt")
+    exp.trainer.max_epochs = 2
+    resumed = Trainer(exp, build_model(exp), window_sets[0], None, tmp_path / "old")
+    resumed.fit(resume=True)
+    assert resumed.epoch == 2
+
+
+def test_train_and_eval_stages(tmp_path, capsys):
+    dump = tmp_path / "dump"
+    for name, seed in (("train", 0), ("dev", 1), ("test", 2)):
+        write_window_dir(dump / name, lengths=(40, 30, 35), seed=seed)
+    conf = tmp_path / "wgan.yaml"
+    conf.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "trainer": {"max_epochs": 1, "batch_size": 16}}))
+    clf_conf = tmp_path / "clf.yaml"
+    clf_conf.write_text(yaml.safe_dump({"model": "mlp_classifier", "model_conf": {
+        "label": "phone", "n_classes": 49, "n_frames": 5, "n_bins": 120, "hidden": [16]},
+        "trainer": {"max_epochs": 2, "batch_size": 16, "best_metric": "err"}}))
+    common = ["--train-dir", str(dump / "train"), "--valid-dir", str(dump / "dev")]
+    exp, clf = tmp_path / "exp" / "train_wgan_gp", tmp_path / "exp" / "classifier_phone"
+    assert train_logmel.main(["--config", str(clf_conf), *common, "--exp-dir", str(clf), "--figure-windows", "0"]) == 0
+    assert train_logmel.main(["--config", str(conf), *common, "--exp-dir", str(exp), "--figure-dir",
+                              str(dump / "test"), "--figure-windows", "6", "--windows-per-epoch", "50"]) == 0
+    assert (exp / "figures" / "epoch1.png").is_file() and (exp / "figures" / "epochs.gif").is_file()
+    assert yaml.safe_load((exp / "data.yaml").read_text())["window"] == 5
+    for d in (clf, exp):
+        assert eval_logmel.main(["--exp-dir", str(d), "--test-dir", str(dump / "test"), "--classifier", str(clf),
+                                 "--max-windows", "60", "--per-class", "3"]) == 0
+    scores = json.loads((exp / "eval" / "scores.json").read_text())
+    assert scores["conditional"] and 0.0 <= scores["cond_acc"] <= 1.0 and scores["fd"] > 0
+    assert "recon_mse" not in scores
+    assert (exp / "figures" / "samples.png").is_file() and not (exp / "figures" / "tsne.png").exists()
+    reference = json.loads((clf / "eval" / "scores.json").read_text())
+    assert reference["kind"] == "classifier" and reference["fd_noise"] > reference["fd_train_windows"]
+    assert make_logmel_results.main(["--exp-root", str(tmp_path / "exp"), "--dump-dir", str(dump)]) == 0
+    results = (tmp_path / "exp" / "RESULTS.md").read_text()
+    assert "| wgan_gp (wgan_gp) | `train_wgan_gp` |" in results and "| train | 3 |" not in results
+    assert "accuracy on all real test windows" in results
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "model_conf": {**GAN_CONFIGS["wgan_gp"]["model_conf"],
+                                                                           "n_bins": 40}}))
+    assert train_logmel.main(["--config", str(bad), *common, "--exp-dir", str(tmp_path / "bad")]) == 1
+    assert "are 5x120 (frames x bins) but the model expects 5x40" in capsys.readouterr().err
