@@ -18,6 +18,14 @@ STAGES = {
     "train-logmel": "speechgen.bin.train_logmel:main",
     "eval-logmel": "speechgen.bin.eval_logmel:main",
     "make-logmel-results": "speechgen.bin.make_logmel_results:main",
+    # egs/chime_complex
+    "prepare-chime4": "speechgen.bin.prepare_chime4:main",
+    "compute-stft": "speechgen.bin.compute_stft:main",
+    "train-complex": "speechgen.bin.train_complex:main",
+    "decode-complex": "speechgen.bin.decode_complex:main",
+    "score": "speechgen.bin.score_decodes:main",
+    "complex-results": "speechgen.bin.complex_results:main",
+    "make-page": "speechgen.bin.make_page:main",
 }
 
 REQUIRES = [

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,3 +23,12 @@ def pytest_configure(config):
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subprocess.CompletedProcess:
+    """``egs/<recipe>/run.sh --debug true`` with every output dir under ``root`` (the stage scripts are
+    the installed ``speechgen-*`` console scripts beside the interpreter)."""
+    env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
+    dirs = ["--corpus-dir", root / "corpus", "--data", root / "data", "--dump", root / "dump", "--exp", root / "exp"]
+    return subprocess.run(["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs),
+                           *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)

@@ -1,21 +1,15 @@
 """egs/timit_fdnf end to end with --debug true on a small embedded corpus (the CI run of the recipe)."""
-import os
-import subprocess
 
 import kaldiio
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_debug_recipe
 
 RECIPE = ROOT / "egs" / "timit_fdnf"
 
 
 def run_recipe(tmp_path, *args):
-    env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
-    dirs = ["--corpus-dir", tmp_path / "corpus", "--data", tmp_path / "data", "--dump", tmp_path / "dump",
-            "--exp", tmp_path / "exp"]
-    return subprocess.run(["bash", str(RECIPE / "run.sh"), "--debug", "true", *map(str, dirs), *args],
-                          capture_output=True, text=True, env=env, timeout=1500)
+    return run_debug_recipe("timit_fdnf", tmp_path, *args)
 
 
 @pytest.fixture(scope="module")

@@ -1,53 +1,17 @@
 """egs/timit_logmel end to end with --debug true on a tiny embedded corpus (the CI run of the recipe).
-
-The recipe calls the stage console scripts ``speechgen-<name>``. Where one of this recipe's is not
-installed yet (setup.py not re-installed since it was added), the test puts a shim of that name,
-running ``python -m speechgen.bin.<module>``, on PATH; installed scripts are used as they are.
 """
-import os
-import shutil
-import subprocess
-import sys
 
 import kaldiio
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_debug_recipe
 
 RECIPE = ROOT / "egs" / "timit_logmel"
-STAGE_MODULES = {
-    "speechgen-prepare-logmel": "prepare_logmel",
-    "speechgen-compute-logmel": "compute_logmel",
-    "speechgen-train-logmel": "train_logmel",
-    "speechgen-eval-logmel": "eval_logmel",
-    "speechgen-make-logmel-results": "make_logmel_results",
-}
 MODELS = ("vae", "wae_mmd", "wae_gan", "wgan_gp", "vaegan")
 
 
-def shim_dir(tmp_path):
-    """A dir of shims for the stage scripts missing from PATH (None when all are installed)."""
-    missing = {name: mod for name, mod in STAGE_MODULES.items() if shutil.which(name) is None}
-    if not missing:
-        return None
-    bindir = tmp_path / "shims"
-    bindir.mkdir(exist_ok=True)
-    for name, mod in missing.items():
-        path = bindir / name
-        path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m speechgen.bin.{mod} "$@"\n')
-        path.chmod(0o755)
-    return bindir
-
-
 def run_recipe(tmp_path, *args):
-    env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
-    shims = shim_dir(tmp_path)
-    if shims is not None:
-        env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
-    dirs = ["--corpus-dir", tmp_path / "corpus", "--data", tmp_path / "data", "--dump", tmp_path / "dump",
-            "--exp", tmp_path / "exp"]
-    return subprocess.run(["bash", str(RECIPE / "run.sh"), "--debug", "true", *map(str, dirs), *args],
-                          capture_output=True, text=True, env=env, timeout=900)
+    return run_debug_recipe("timit_logmel", tmp_path, *args, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -46,9 +46,7 @@ cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
-
-log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
-conf_of() { if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"; else echo "conf/$1.yaml"; fi; }
+. utils/recipe_lib.sh
 
 if [ "$debug" = true ]; then
   n_female=3; n_male=3; synth_sentences=10; max_tsne_points=300; per_segment=1; examples=2
@@ -66,20 +64,8 @@ fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   want="corpus=$(realpath -m "$corpus") female=$n_female male=$n_male split=$split seed=$seed"
-  if [ -f "$data/.done" ] && [ "$(cat "$data/.done")" = "$want" ]; then
-    log 0 "$data already prepared ($want)"
-  else
-    if [ -f "$data/.done" ]; then
-      echo "$0: $data was prepared with other settings:" >&2
-      echo "    $(cat "$data/.done")" >&2
-      echo "  remove $data $dump $exp (or pass --data/--dump/--exp elsewhere) to prepare: $want" >&2
-      exit 1
-    fi
-    if [ -z "$timit" ] && [ ! -f "$corpus/.done" ]; then
-      log 0 "generating the embedded synthetic corpus -> $corpus"
-      speechgen-make-synth "$corpus" --n-female "$n_female" --n-male "$n_male" \
-        --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
-    fi
+  if ! data_prepared "$data" "$want"; then
+    [ -n "$timit" ] || make_synth_corpus "$corpus"
     log 0 "preparing Kaldi data dirs from $corpus -> $data"
     speechgen-prepare-timit "$corpus" "$data" --n-female "$n_female" --n-male "$n_male" \
       --split "$split" --seed "$seed"

@@ -1,14 +1,4 @@
-# Sourced by run.sh: puts speechgen's environment (tools/venv) on PATH.
+# Sourced by run.sh: puts speechgen's environment (tools/venv) on PATH (see utils/path_common.sh).
 SPEECHGEN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export SPEECHGEN_ROOT
-if [ -z "${SPEECHGEN_USE_CURRENT_ENV:-}" ]; then
-  if [ ! -x "$SPEECHGEN_ROOT/tools/venv/bin/python" ]; then
-    echo "path.sh: $SPEECHGEN_ROOT/tools/venv is missing: run \`make install\` first (in $SPEECHGEN_ROOT)," >&2
-    echo "         or set SPEECHGEN_USE_CURRENT_ENV=1 to use a Python environment where speechgen is installed" >&2
-    return 1 2>/dev/null || exit 1
-  fi
-  # shellcheck disable=SC1091
-  . "$SPEECHGEN_ROOT/tools/venv/bin/activate"
-fi
-export PYTHONUNBUFFERED=1
-export LC_ALL=C
+# shellcheck disable=SC1091
+. "$SPEECHGEN_ROOT/utils/path_common.sh"

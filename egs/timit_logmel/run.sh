@@ -51,10 +51,9 @@ cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+. utils/recipe_lib.sh
 
-log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
 export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
-conf_of() { if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"; else echo "conf/$1.yaml"; fi; }
 
 if [ "$debug" = true ]; then
   n_female=${SPEECHGEN_DEBUG_FEMALE:-3}; n_male=${SPEECHGEN_DEBUG_MALE:-3}; synth_sentences=6
@@ -75,20 +74,8 @@ wpe_args=()
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers seed=$seed"
-  if [ -f "$data/.done" ] && [ "$(cat "$data/.done")" = "$want" ]; then
-    log 0 "$data already prepared ($want)"
-  else
-    if [ -f "$data/.done" ]; then
-      echo "$0: $data was prepared with other settings:" >&2
-      echo "    $(cat "$data/.done")" >&2
-      echo "  remove $data $dump $exp (or pass --data/--dump/--exp elsewhere) to prepare: $want" >&2
-      exit 1
-    fi
-    if [ -z "$timit" ] && [ ! -f "$corpus/.done" ]; then
-      log 0 "generating the embedded synthetic corpus -> $corpus"
-      speechgen-make-synth "$corpus" --n-female "$n_female" --n-male "$n_male" \
-        --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
-    fi
+  if ! data_prepared "$data" "$want"; then
+    [ -n "$timit" ] || make_synth_corpus "$corpus"
     log 0 "preparing Kaldi data dirs from $corpus -> $data"
     speechgen-prepare-logmel "$corpus" "$data" --n-dev-speakers "$dev_speakers" \
       --n-test-speakers "$test_speakers" --seed "$seed"

@@ -207,7 +207,6 @@ def stft(
         x = torch.as_tensor(x)
     if not x.is_floating_point():
         x = x.float()
-    squeeze = x.dim() == 1
     if x.dim() not in (1, 2):
         raise ValueError(f"stft expects x: (B, T) or (T,), got shape {tuple(x.shape)}")
     if not center and x.shape[-1] < n_fft:

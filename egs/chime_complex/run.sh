@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Complex-spectrogram VAE recipe (Nugraha, Sekiguchi & Yoshii, "A deep generative model of speech
+# complex spectrograms", ICASSP 2019) on the clean speech of CHiME-4, or on the embedded synthetic
+# corpus when no --chime4 path is given.
+#
+# Stages:
+#   0  data: embedded eSpeak NG corpus split by speaker (unless --chime4), or CHiME-4's clean speech
+#      (--chime4-train/dev/test-sets) -> $data/{train,dev,test}
+#   1  features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
+#      -> $dump/{train,dev,test}; per-bin log-magnitude statistics from train -> $dump/train/cmvn.npz
+#   2  training of each model in --models (conf/<model>.yaml): M (magnitude only) first, then the
+#      joint models J1..J7 (started from M's encoder and magnitude decoder with --init-joint-from-m)
+#      -> $exp/<model>/
+#   3  decoding of at most --max-test-utts test utterances: oracle-magnitude references and the
+#      original audio -> $exp/reference/audio/; per model the estimated magnitude with the estimated
+#      (J*) or random (M) phase, without and with --gla-iters Griffin-Lim, and (--oracle-conditioned)
+#      the oracle magnitude with the phase each J model estimates from it -> $exp/<model>/audio/
+#   4  scores (PESQ-WB, PESQ-NB, STOI, SI-SDR, LSD) of every decoded file -> $exp/*/scores.csv
+#   5  $exp/RESULTS.md (mean ± standard error per model x condition) and the listening page
+#      $exp/index.html (audio players, spectrograms, score table)
+#
+# Usage: ./run.sh [--chime4 /path/to/CHiME4] [--stage N] [--stop-stage M] [options]
+#   e.g. ./run.sh --stage 3          re-decode and re-score (finished work is skipped)
+#        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in about two minutes
+set -euo pipefail
+
+chime4=""           # CHiME-4 root (holding data/audio/16kHz); empty: embedded synthetic corpus
+chime4_train_sets="tr05_simu"   # CHiME-4 sets of each split (see speechgen-prepare-chime4 --help)
+chime4_dev_sets="dt05_simu"
+chime4_test_sets="et05_simu"
+chime4_channel=5    # channel of the simulated clean speech images
+stage=0
+stop_stage=100
+nj=2                # parallel jobs (features, Griffin-Lim groups, scoring processes)
+models="M J1 J2 J3 J4 J5 J6 J7"  # model configs conf/<name>.yaml; M first (the J models start from it)
+init_joint_from_m=true  # J models start from M's encoder and magnitude decoder (conf: freeze_magnitude)
+debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
+n_female=12         # synthetic speakers of each gender
+n_male=12
+synth_sentences=12  # sentences per synthetic speaker
+dev_speakers=2      # held-out synthetic speakers for validation and for the test (half of each gender)
+test_speakers=4
+seed=0
+corpus_dir=corpus   # where the synthetic corpus is generated
+data=data           # Kaldi data dirs
+dump=dump           # features
+exp=exp             # experiments, audio, RESULTS.md, index.html
+n_fft=512
+hop_length=128
+segment_frames=64   # frames per training crop
+max_test_utts=20    # test utterances decoded and scored (evenly spread over speakers; 0: all)
+examples=2          # listening examples on the page (F05_440C020I_PED, M05_443C020S_BUS when present)
+gla_iters=100
+gla_momentum=0.99   # 0: Griffin-Lim; 0.99: fast Griffin-Lim
+oracle_conditioned=true  # also score each J model's phase estimated from the oracle magnitude (orcMag_estPha)
+
+cd "$(dirname "$0")"
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+. utils/recipe_lib.sh
+
+if [ "$debug" = true ]; then
+  n_female=3; n_male=3; synth_sentences=4; dev_speakers=2; test_speakers=2; max_test_utts=4; gla_iters=10
+  segment_frames=32
+fi
+for m in $models; do
+  [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
+done
+
+if [ -n "$chime4" ]; then
+  [ -d "$chime4" ] || { echo "$0: --chime4 $chime4: no such directory (give the CHiME-4 root, which holds data/audio/16kHz)" >&2; exit 1; }
+  want="chime4=$(realpath -m "$chime4") train=$chime4_train_sets dev=$chime4_dev_sets test=$chime4_test_sets channel=$chime4_channel"
+else
+  corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
+  want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers"
+fi
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  if ! data_prepared "$data" "$want"; then
+    if [ -n "$chime4" ]; then
+      log 0 "clean speech of CHiME-4 ($chime4) -> $data"
+      speechgen-prepare-chime4 "$data" --chime4 "$chime4" --train-sets "$chime4_train_sets" \
+        --dev-sets "$chime4_dev_sets" --test-sets "$chime4_test_sets" --channel "$chime4_channel"
+    else
+      make_synth_corpus "$corpus"
+      log 0 "speaker-disjoint data dirs of $corpus -> $data"
+      speechgen-prepare-chime4 "$data" --corpus "$corpus" --dev-speakers "$dev_speakers" --test-speakers "$test_speakers"
+    fi
+    echo "$want" > "$data/.done"
+  fi
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  for x in train dev test; do
+    if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
+    log 1 "complex STFT of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
+    utils/validate_data_dir.py "$data/$x"
+    $train_cmd JOB=1:"$nj" "$dump/$x/log/stft.JOB.log" \
+      speechgen-compute-stft --nj "$nj" --job JOB --n-fft "$n_fft" --hop-length "$hop_length" "$data/$x" "$dump/$x"
+    stats=(); [ "$x" = train ] && stats=(--stats)
+    speechgen-compute-stft --nj "$nj" --merge --n-fft "$n_fft" --hop-length "$hop_length" "${stats[@]}" "$data/$x" "$dump/$x"
+  done
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  train_model() {  # train_model NAME: one model; its output in $exp/log/train_NAME.log, status in .../train_NAME.rc
+    local m=$1 init=() rc=0
+    if [ "$m" != M ] && [ "$init_joint_from_m" = true ]; then
+      init=(--init-from "$exp/M")
+    elif [ "$m" != M ]; then
+      init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
+    fi
+    speechgen-train-complex --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+      --exp-dir "$exp/$m" --segment-frames "$segment_frames" "${init[@]}" --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
+    echo $rc > "$exp/log/train_$m.rc"
+  }
+  mkdir -p "$exp/log"
+  joint=()
+  for m in $models; do
+    if [ "$m" = M ]; then
+      log 2 "training M ($(conf_of M)) -> $exp/M (log: $exp/log/train_M.log)"
+      train_model M
+      [ "$(cat "$exp/log/train_M.rc")" = 0 ] || { tail -5 "$exp/log/train_M.log" >&2; echo "$0: training M failed" >&2; exit 1; }
+      grep -h "nothing to do" "$exp/log/train_M.log" || true
+    else
+      joint+=("$m")
+    fi
+  done
+  if [ ${#joint[@]} -gt 0 ] && [ "$init_joint_from_m" = true ] && [ ! -f "$exp/M/best.pt" ]; then
+    echo "$0: the joint models start from model M: train M first (include it in --models)" >&2; exit 1
+  fi
+  # the joint models, $nj at a time (one thread each: threads oversubscribed on shared cores are slow)
+  for m in "${joint[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$nj" ]; do wait -n || true; done
+    log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
+    train_model "$m" &
+  done
+  wait
+  for m in "${joint[@]}"; do
+    if [ "$(cat "$exp/log/train_$m.rc" 2>/dev/null)" != 0 ]; then
+      tail -5 "$exp/log/train_$m.log" >&2; echo "$0: training $m failed (see $exp/log/train_$m.log)" >&2; exit 1
+    fi
+    grep -h "nothing to do" "$exp/log/train_$m.log" || true
+  done
+fi
+
+decode_opts=(--feats-dir "$dump/test" --max-utts "$max_test_utts" --examples "$examples" --gla-iters "$gla_iters"
+             --gla-momentum "$gla_momentum" --seed "$seed" --nj "$nj")
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  if [ -f "$exp/reference/decode.json" ] && [ "$exp/reference/decode.json" -nt "$dump/test/feats.scp" ]; then
+    log 3 "$exp/reference up to date"
+  else
+    log 3 "oracle-magnitude references of $dump/test -> $exp/reference"
+    speechgen-decode-complex --reference --out-dir "$exp/reference" "${decode_opts[@]}"
+  fi
+  todo=()
+  for m in $models; do
+    if [ -f "$exp/$m/decode.json" ] && [ "$exp/$m/decode.json" -nt "$exp/$m/best.pt" ]; then
+      log 3 "$exp/$m decoding up to date"
+    else
+      todo+=("$exp/$m")
+    fi
+  done
+  if [ ${#todo[@]} -gt 0 ]; then
+    log 3 "decoding $dump/test with ${todo[*]}"
+    oracle=(); [ "$oracle_conditioned" = true ] && oracle=(--oracle-conditioned)
+    speechgen-decode-complex --exp-dir "${todo[@]}" "${decode_opts[@]}" "${oracle[@]}"
+  fi
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  todo=()
+  for d in reference $models; do
+    if [ -f "$exp/$d/scores.csv" ] && [ "$exp/$d/scores.csv" -nt "$exp/$d/decode.json" ]; then
+      log 4 "$exp/$d/scores.csv up to date"
+    else
+      todo+=("$exp/$d")
+    fi
+  done
+  if [ ${#todo[@]} -gt 0 ]; then
+    log 4 "scoring ${#todo[@]} decode dirs ($nj processes)"
+    speechgen-score "${todo[@]}" --jobs "$nj"
+  fi
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  src=${chime4:-"embedded synthetic corpus ($corpus)"}
+  speechgen-complex-results --exp-root "$exp" --models "$models" --title "chime_complex results" \
+    --notes "Corpus: $src; STFT $n_fft/$hop_length (Hann); test: at most $max_test_utts held-out utterances; GLA: $gla_iters iterations, momentum $gla_momentum."
+  speechgen-make-page --exp-root "$exp" --models "$models"
+  log 5 "results in $exp/RESULTS.md, listening page $exp/index.html"
+fi

@@ -1,0 +1,490 @@
+"""A deep generative model of speech complex spectrograms (after Nugraha, Sekiguchi & Yoshii, ICASSP 2019).
+
+Three networks share a per-frame latent code ``z``:
+
+* the encoder ``q(z | |X|)`` reads the normalised log-magnitude of a short context of frames;
+* the magnitude decoder ``p(|X| | z)`` is a diagonal Gaussian on the normalised log-magnitude (or on
+  the magnitude, ``magnitude_domain: linear``);
+* the phase decoder ``p(angle X | z, |X|^)`` is a small 2-d CNN over the time-frequency plane whose
+  inputs are ``z`` (projected onto every bin) and, unless ``condition_on_magnitude`` is off, the
+  estimated log-magnitude ``|X|^`` from the magnitude decoder. Its outputs are von Mises locations and
+  concentrations (predicted, or one fixed value) of the loss terms of ``phase_terms``:
+
+  - ``phase``: the phase of each bin;
+  - ``gd``: the group delay ``-(phi[f + 1] - phi[f])`` (phase difference along frequency);
+  - ``if``: the instantaneous frequency ``phi[t] - phi[t - 1]`` (phase difference along time).
+
+How the differences are predicted is ``phase_param``:
+
+* ``local`` (default): each term has its own head, i.e. the decoder predicts the phase of a bin
+  *given the phase of its neighbour* (``p(phi[t] | phi[t-1]) = VM(phi[t - 1] + if^, kappa)``, which is
+  the von Mises NLL of the true difference given the predicted one). The IF and GD heads are offset by
+  the deterministic parts of the STFT phase derivatives (the bin-centre advance ``2 pi hop m / n_fft``
+  per hop, ``pi`` per bin for frames referenced to their first sample), so that a translation-
+  equivariant CNN only predicts deviations, which are local functions of the log-magnitude (the
+  relations behind PGHI).
+* ``field``: the paper's literal form, one predicted phase field whose own differences enter the GD
+  and IF terms. A convolutional network cannot draw the linear phase ramps of stationary partials,
+  so this is kept as an ablation.
+
+Decoding (:meth:`ComplexSpectrogramVAE.estimate_phase`) turns the heads into one phase per bin by
+integrating the predicted differences along a maximum spanning tree of the time-frequency grid whose
+edges weigh the predicted concentrations (the most reliable differences first, as PGHI follows the
+largest magnitudes), rooted at the bins where the predicted phase itself is most reliable (or, with no
+``phase`` term, at each region's largest estimated magnitude, with phase 0). With only the ``phase``
+term this is the predicted phase itself; with only ``if`` each bin's phase is integrated along time.
+
+Model ``M`` has no phase terms (no phase decoder); its phase at decoding is uniform noise.
+
+Shapes: features ``feats: (B, T, F)`` normalised log-magnitudes, ``phase: (B, T, F)``, optional
+``mask: (B, T)``; inside the networks ``(B, C, F, T)`` or ``(B, C, T)``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as fn
+
+from speechgen.errors import ConfigError
+from speechgen.losses.von_mises import (
+    frequency_difference,
+    masked_mean,
+    time_difference,
+    von_mises_nll,
+)
+from speechgen.models.base import GenerativeModel
+from speechgen.models.vae import gaussian_nll
+from speechgen.signal.phase import principal_value
+from speechgen.train.registry import MODELS
+
+PHASE_TERMS = ("phase", "gd", "if")
+#: the seven joint models of the paper: J1..J7 = every non-empty subset of the three terms, in order
+JOINT_MODELS = {
+    "J1": ("phase",), "J2": ("gd",), "J3": ("if",), "J4": ("phase", "gd"), "J5": ("phase", "if"),
+    "J6": ("gd", "if"), "J7": ("phase", "gd", "if"),
+}
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "gelu":
+        return nn.GELU()
+    if name == "tanh":
+        return nn.Tanh()
+    raise ConfigError(f"unknown activation {name!r}; use relu, gelu or tanh")
+
+
+class FrameEncoder(nn.Module):
+    """``q(z | |X|)``: (B, F, T) normalised log-magnitude -> mean and log-variance, each (B, D, T).
+
+    The first layer sees ``2 * context + 1`` frames; the rest are frame-wise.
+    """
+
+    def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(n_bins, hidden, 2 * context + 1, padding=context), _activation(act),
+            nn.Conv1d(hidden, hidden, 1), _activation(act),
+            nn.Conv1d(hidden, 2 * latent_dim, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        mu, logvar = self.net(x).chunk(2, dim=1)
+        return mu, logvar
+
+
+class MagnitudeDecoder(nn.Module):
+    """``p(|X| | z)``: (B, D, T) -> Gaussian mean and log-variance, each (B, F, T)."""
+
+    def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(latent_dim, hidden, 2 * context + 1, padding=context), _activation(act),
+            nn.Conv1d(hidden, hidden, 1), _activation(act),
+            nn.Conv1d(hidden, 2 * n_bins, 1),
+        )
+
+    def forward(self, z: Tensor) -> Tuple[Tensor, Tensor]:
+        mean, logvar = self.net(z).chunk(2, dim=1)
+        return mean, logvar
+
+
+class PhaseDecoder(nn.Module):
+    """``p(angle X | z, |X|^)``: a 2-d CNN over (F, T) with dilated 3x3 layers.
+
+    Inputs: ``z: (B, D, T)`` (projected to ``z_channels`` maps over the bins) and, when conditioned,
+    the estimated log-magnitude ``(B, F, T)``; a channel with the bin's relative frequency lets the
+    network tell bins apart. Output: (B, n_out, F, T) raw values for the heads.
+    """
+
+    def __init__(self, n_bins: int, latent_dim: int, n_out: int, channels: int, layers: int,
+                 z_channels: int, use_magnitude: bool, act: str, dilations: Sequence[int]):
+        super().__init__()
+        self.n_bins, self.z_channels, self.use_magnitude = n_bins, z_channels, use_magnitude
+        self.z_proj = nn.Conv1d(latent_dim, z_channels * n_bins, 1)
+        self.register_buffer("freq_channel", torch.linspace(-1.0, 1.0, n_bins).view(1, 1, n_bins, 1),
+                             persistent=False)
+        c_in = z_channels + 1 + int(use_magnitude)
+        body = []
+        for i in range(layers):
+            d = int(dilations[i % len(dilations)])
+            body += [nn.Conv2d(c_in if i == 0 else channels, channels, 3, padding=d, dilation=d), _activation(act)]
+        self.body = nn.Sequential(*body)
+        self.head = nn.Conv2d(channels, n_out, 1)
+        # NHWC is about 1.5x faster than NCHW for these few-channel convolutions on the CPU
+        self.body.to(memory_format=torch.channels_last)
+        self.head.to(memory_format=torch.channels_last)
+
+    def forward(self, z: Tensor, logmag: Optional[Tensor]) -> Tensor:
+        b, _, t = z.shape
+        maps = [self.z_proj(z).view(b, self.z_channels, self.n_bins, t), self.freq_channel.expand(b, 1, -1, t)]
+        if self.use_magnitude:
+            maps.append(logmag.unsqueeze(1))
+        x = torch.cat(maps, dim=1).contiguous(memory_format=torch.channels_last)
+        return self.head(self.body(x)).contiguous()
+
+
+@MODELS.register("complex_vae")
+class ComplexSpectrogramVAE(GenerativeModel):
+    """VAE of complex STFT frames: a Gaussian magnitude model and von Mises phase terms.
+
+    Args:
+        n_bins: F, frequency bins (``n_fft // 2 + 1``).
+        n_fft, hop_length: the STFT the features come from (sets the deterministic parts of IF and GD).
+        latent_dim: size of the per-frame code ``z``.
+        context: frames on each side the encoder and magnitude decoder see (0: frame-wise).
+        hidden: width of the encoder and magnitude decoder layers.
+        activation: relu | gelu | tanh.
+        magnitude_domain: ``log`` (Gaussian on the normalised log-magnitude) or ``linear`` (on the
+            magnitude divided by each bin's geometric mean).
+        min_logvar: floor of the magnitude decoder's log-variance.
+        fixed_logvar: a fixed log-variance of the magnitude model instead of a predicted one (``null``).
+        beta: weight of the KL term.
+        phase_terms: the phase loss terms, a subset of ``phase``, ``gd``, ``if``; empty for model M.
+        phase_param: ``local`` (one head per term) or ``field`` (differences of one predicted phase).
+        concentration: ``predicted`` (softplus head per term) or ``fixed``.
+        fixed_concentration: kappa when ``concentration: fixed``.
+        max_concentration: upper clamp of predicted kappa.
+        condition_on_magnitude: feed the estimated log-magnitude to the phase decoder.
+        detach_magnitude: stop the phase losses' gradients at the estimated magnitude.
+        phase_channels, phase_layers, phase_z_channels, phase_dilations: phase decoder CNN sizes.
+        term_weights: optional weight per phase term (default 1 each).
+        freeze_magnitude: keep the encoder and magnitude decoder fixed (e.g. initialised from a trained
+            model M) and train the phase decoder only.
+    """
+
+    def __init__(self, n_bins: int = 257, n_fft: int = 512, hop_length: int = 128, latent_dim: int = 64,
+                 context: int = 2, hidden: int = 512, activation: str = "gelu", magnitude_domain: str = "log",
+                 min_logvar: float = -6.0, beta: float = 1.0, phase_terms: Sequence[str] = ("phase", "gd", "if"),
+                 phase_param: str = "local", concentration: str = "predicted", fixed_concentration: float = 1.0,
+                 max_concentration: float = 500.0, condition_on_magnitude: bool = True,
+                 detach_magnitude: bool = True, phase_channels: int = 16, phase_layers: int = 4,
+                 phase_z_channels: int = 4, phase_dilations: Sequence[int] = (1, 2, 4, 1),
+                 term_weights: Optional[Dict[str, float]] = None, freeze_magnitude: bool = False,
+                 fixed_logvar: Optional[float] = None):
+        super().__init__()
+        phase_terms = tuple(phase_terms or ())
+        unknown = [t for t in phase_terms if t not in PHASE_TERMS]
+        if unknown or len(set(phase_terms)) != len(phase_terms):
+            raise ConfigError(f"phase_terms {list(phase_terms)}: use distinct names from {', '.join(PHASE_TERMS)}")
+        if n_bins != n_fft // 2 + 1:
+            raise ConfigError(f"n_bins={n_bins} does not match n_fft={n_fft} (expected {n_fft // 2 + 1})")
+        for key, value, allowed in (("magnitude_domain", magnitude_domain, ("log", "linear")),
+                                    ("phase_param", phase_param, ("local", "field")),
+                                    ("concentration", concentration, ("predicted", "fixed"))):
+            if value not in allowed:
+                raise ConfigError(f"{key}={value!r}; use one of {', '.join(allowed)}")
+        if context < 0 or latent_dim < 1:
+            raise ConfigError(f"context={context} must be >= 0 and latent_dim={latent_dim} >= 1")
+        weights = dict(term_weights or {})
+        if set(weights) - set(phase_terms):
+            raise ConfigError(f"term_weights names {sorted(set(weights) - set(phase_terms))}, not in phase_terms")
+        self.n_bins, self.n_fft, self.hop_length = n_bins, n_fft, hop_length
+        self.latent_dim, self.beta, self.min_logvar = latent_dim, beta, min_logvar
+        self.magnitude_domain, self.phase_terms, self.phase_param = magnitude_domain, phase_terms, phase_param
+        self.concentration, self.fixed_concentration = concentration, float(fixed_concentration)
+        self.max_concentration = float(max_concentration)
+        self.condition_on_magnitude, self.detach_magnitude = condition_on_magnitude, detach_magnitude
+        self.term_weights = {t: float(weights.get(t, 1.0)) for t in phase_terms}
+        self.freeze_magnitude, self.fixed_logvar = freeze_magnitude, fixed_logvar
+        # normalisation of the log-magnitude (per bin, from the training set): set_feature_stats()
+        self.register_buffer("feat_mean", torch.zeros(n_bins))
+        self.register_buffer("feat_std", torch.ones(n_bins))
+        bins = torch.arange(n_bins, dtype=torch.float32).view(n_bins, 1)
+        self.register_buffer("if_offset", 2.0 * math.pi * hop_length * bins / n_fft, persistent=False)
+        self.encoder = FrameEncoder(n_bins, hidden, latent_dim, context, activation)
+        self.magnitude_decoder = MagnitudeDecoder(n_bins, hidden, latent_dim, context, activation)
+        self.phase_decoder = None
+        if freeze_magnitude:
+            for module in (self.encoder, self.magnitude_decoder):
+                module.requires_grad_(False)
+        if phase_terms:
+            n_out = self._n_head_channels()
+            self.phase_decoder = PhaseDecoder(n_bins, latent_dim, n_out, phase_channels, phase_layers,
+                                              phase_z_channels, condition_on_magnitude, activation, phase_dilations)
+
+    # ------------------------------------------------------------------ set-up
+    def _n_head_channels(self) -> int:
+        n_loc = 2 * (len(self.phase_terms) if self.phase_param == "local" else 1)
+        return n_loc + (len(self.phase_terms) if self.concentration == "predicted" else 0)
+
+    def set_feature_stats(self, mean, std) -> None:
+        """Per-bin mean and std (F,) of the training log-magnitudes the features were normalised with."""
+        self.feat_mean.copy_(torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+        self.feat_std.copy_(torch.as_tensor(np.asarray(std), dtype=torch.float32))
+
+    # ------------------------------------------------------------------ pieces
+    def _denormalise(self, x: Tensor) -> Tensor:
+        """(B, F, T) normalised -> natural log-magnitude."""
+        return x * self.feat_std.view(1, -1, 1) + self.feat_mean.view(1, -1, 1)
+
+    def _phase_input(self, log_magnitude: Tensor) -> Tensor:
+        """Natural log-magnitude (B, F, T) -> the phase decoder's input: one global shift and scale, so
+        that differences across bins (what the phase derivatives depend on) are kept."""
+        centre = self.feat_mean.mean()
+        scale = self.feat_std.mean()
+        return (log_magnitude - centre) / scale
+
+    def magnitude_params(self, z: Tensor) -> Tuple[Tensor, Tensor]:
+        """Gaussian mean and floored log-variance of the magnitude model, each (B, F, T)."""
+        mean, logvar = self.magnitude_decoder(z)
+        if self.fixed_logvar is not None:
+            return mean, torch.full_like(mean, float(self.fixed_logvar))
+        return mean, self.min_logvar + fn.softplus(logvar - self.min_logvar)
+
+    def estimated_log_magnitude(self, mag_mean: Tensor) -> Tensor:
+        """The decoder mean as a natural log-magnitude (B, F, T)."""
+        if self.magnitude_domain == "log":
+            return self._denormalise(mag_mean)
+        return torch.log(mag_mean.clamp_min(1e-4)) + self.feat_mean.view(1, -1, 1)
+
+    def _magnitude_target(self, x: Tensor) -> Tensor:
+        if self.magnitude_domain == "log":
+            return x
+        return torch.exp(x * self.feat_std.view(1, -1, 1))  # |X| / exp(mean log|X|) per bin
+
+    def phase_heads(self, z: Tensor, log_magnitude: Tensor) -> Dict[str, Tuple[Tensor, Tensor]]:
+        """Von Mises (location, concentration) of each phase term.
+
+        Args:
+            z: (B, D, T) codes.
+            log_magnitude: (B, F, T) estimated natural log-magnitude.
+        Returns:
+            ``{term: (loc, kappa)}`` with ``phase``: (B, F, T), ``if``: (B, F, T - 1) (the difference of
+            frame ``t + 1`` to frame ``t``), ``gd``: (B, F - 1, T) (``-(phi[f + 1] - phi[f])``).
+        """
+        if self.phase_decoder is None:
+            return {}
+        raw = self.phase_decoder(z, self._phase_input(log_magnitude) if self.condition_on_magnitude else None)
+        n_terms = len(self.phase_terms)
+        if self.concentration == "predicted":
+            kappas = (fn.softplus(raw[:, -n_terms:]) + 1e-3).clamp_max(self.max_concentration)
+            raw = raw[:, :-n_terms]
+        else:
+            kappas = torch.full_like(raw[:, :n_terms], self.fixed_concentration)
+        heads = {}
+        if self.phase_param == "field":
+            field = torch.atan2(raw[:, 1], raw[:, 0])
+            locs = {"phase": field, "if": time_difference(field), "gd": frequency_difference(field)}
+        else:
+            angles = {t: torch.atan2(raw[:, 2 * i + 1], raw[:, 2 * i]) for i, t in enumerate(self.phase_terms)}
+            locs = {}
+            if "phase" in angles:
+                locs["phase"] = angles["phase"]
+            if "if" in angles:  # the head at frame t predicts the step from t to t + 1
+                locs["if"] = principal_value(angles["if"][..., :-1] + self.if_offset)
+            if "gd" in angles:  # the head at bin f predicts the step from f to f + 1; pi per bin for
+                locs["gd"] = principal_value(angles["gd"][..., :-1, :] + math.pi)  # frame-start phases
+        for i, term in enumerate(self.phase_terms):
+            kappa = kappas[:, i]
+            if term == "if":
+                kappa = kappa[..., :-1]
+            elif term == "gd":
+                kappa = kappa[..., :-1, :]
+            heads[term] = (locs[term], kappa)
+        return heads
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, float]]:
+        """Negative ELBO per bin plus the phase terms' von Mises NLLs per bin.
+
+        Args:
+            batch: ``feats`` (B, T, F) normalised log-magnitudes, ``phase`` (B, T, F) (joint models),
+                optional ``mask`` (B, T) of valid frames.
+        Returns:
+            (loss, stats) with ``mag_nll``, ``kl``, ``mse`` (natural log-magnitude), ``<term>_nll``.
+        """
+        x = batch["feats"].transpose(1, 2)  # (B, F, T)
+        mask = batch.get("mask")
+        mu, logvar = self.encoder(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        mag_mean, mag_logvar = self.magnitude_params(z)
+        mag_nll = masked_mean(gaussian_nll(self._magnitude_target(x), mag_mean, mag_logvar), mask)
+        kl = masked_mean(0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar), mask) * self.latent_dim / self.n_bins
+        loss = mag_nll + self.beta * kl
+        est = self.estimated_log_magnitude(mag_mean)
+        stats = {"mag_nll": mag_nll.item(), "kl": kl.item(),
+                 "mse": masked_mean((est - self._denormalise(x)) ** 2, mask).item()}
+        if self.phase_terms:
+            phase = batch["phase"].transpose(1, 2)
+            heads = self.phase_heads(z, est.detach() if self.detach_magnitude else est)
+            for term, (loc, kappa) in heads.items():
+                nll = self._term_nll(term, phase, loc, kappa, mask)
+                loss = loss + self.term_weights[term] * nll
+                stats[f"{term}_nll"] = nll.item()
+        stats["loss"] = loss.item()
+        return loss, stats
+
+    @staticmethod
+    def _term_nll(term: str, phase: Tensor, loc: Tensor, kappa: Tensor, mask: Optional[Tensor]) -> Tensor:
+        """Mean von Mises NLL of one term (nats per bin; log(2 pi) = 1.838 is a uniform guess)."""
+        if term == "phase":
+            return masked_mean(von_mises_nll(phase, loc, kappa), mask)
+        if term == "if":
+            pair_mask = None if mask is None else mask[..., 1:] & mask[..., :-1]
+            return masked_mean(von_mises_nll(time_difference(phase), loc, kappa), pair_mask)
+        return masked_mean(von_mises_nll(frequency_difference(phase), loc, kappa), mask)
+
+    # ------------------------------------------------------------------ eval verbs
+    @torch.no_grad()
+    def encode(self, feats: Tensor) -> Tensor:
+        """Posterior means: (B, T, F) -> (B, D, T)."""
+        return self.encoder(feats.transpose(1, 2))[0]
+
+    @torch.no_grad()
+    def reconstruct(self, feats: Tensor) -> Dict[str, object]:
+        """Decode the posterior mean of ``feats`` (B, T, F).
+
+        Returns:
+            ``log_magnitude``: (B, F, T) estimated natural log-magnitude; ``heads``: the phase heads
+            (see :meth:`phase_heads`), conditioned on that estimate.
+        """
+        z = self.encode(feats)
+        mag_mean, _ = self.magnitude_params(z)
+        est = self.estimated_log_magnitude(mag_mean)
+        return {"log_magnitude": est, "heads": self.phase_heads(z, est)}
+
+    def estimate_phase(self, heads: Dict[str, Tuple[Tensor, Tensor]], log_magnitude: Tensor) -> Tensor:
+        """One phase per bin from the heads of one utterance (see the module doc).
+
+        Args:
+            heads: :meth:`phase_heads` output for a batch of one.
+            log_magnitude: (1, F, T) or (F, T) estimated log-magnitude (roots without a phase term).
+        Returns:
+            phase: (F, T) float32 tensor in [-pi, pi).
+        """
+        if not heads:
+            raise ConfigError("model M has no phase decoder; use random_phase() for its phase")
+        logmag = log_magnitude.detach().reshape(log_magnitude.shape[-2:]).cpu().double().numpy()
+        if self.phase_param == "field":
+            heads = {term: (loc.detach(), kappa.detach()) for term, (loc, kappa) in heads.items()}
+            return heads["phase"][0][0].float() if "phase" in heads else _field_from_terms(heads)
+        parts = {term: (loc[0].detach().cpu().double().numpy(), kappa[0].detach().cpu().double().numpy())
+                 for term, (loc, kappa) in heads.items()}
+        phase = integrate_phase_tree(logmag, unary=parts.get("phase"), time_step=parts.get("if"),
+                                     freq_delay=parts.get("gd"))
+        return torch.from_numpy(phase).float()
+
+
+def _field_from_terms(heads: Dict[str, Tuple[Tensor, Tensor]]) -> Tensor:
+    """Field parametrisation without a phase term: the differences are those of the (untrained) field,
+    so integrate them back, which gives the field up to a constant."""
+    loc_if = heads.get("if")
+    loc_gd = heads.get("gd")
+    if loc_gd is not None:
+        gd = loc_gd[0][0]
+        col = torch.cat([torch.zeros_like(gd[:1]), -torch.cumsum(gd, dim=0)], dim=0)  # (F, T)
+        if loc_if is None:
+            return principal_value(col).float()
+        start = col[:, :1]
+    else:
+        start = torch.zeros(loc_if[0].shape[-2], 1)
+    steps = loc_if[0][0]
+    return principal_value(torch.cat([start, start + torch.cumsum(steps, dim=1)], dim=1)).float()
+
+
+def random_phase(shape: Sequence[int], seed: int) -> Tensor:
+    """Uniform phase in [-pi, pi) of ``shape``, from a seeded generator."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return (torch.rand(tuple(shape), generator=gen) * 2.0 - 1.0) * math.pi
+
+
+def integrate_phase_tree(log_magnitude: np.ndarray, unary: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                         time_step: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                         freq_delay: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
+    """Phase of every bin from predicted phases and phase differences, along a maximum spanning tree.
+
+    The grid's bins are nodes; a predicted difference joins two neighbours (``time_step`` along time,
+    ``freq_delay`` along frequency) and a predicted phase (``unary``) joins a bin to a ground node of
+    phase 0. Each edge weighs its von Mises concentration. The maximum spanning tree keeps the most
+    reliable edges that connect everything; phases then follow from the ground along the tree. Without
+    ``unary`` every connected region is rooted at its largest ``log_magnitude`` with phase 0 (tiny
+    ground edges that rank below every other edge).
+
+    Args:
+        log_magnitude: (F, T).
+        unary: (loc, kappa), each (F, T).
+        time_step: (loc, kappa), each (F, T - 1): ``phi[:, t + 1] - phi[:, t]``.
+        freq_delay: (loc, kappa), each (F - 1, T): ``-(phi[f + 1] - phi[f])``.
+    Returns:
+        phase: (F, T) float64 in [-pi, pi).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+    n_freq, n_time = log_magnitude.shape
+    n_nodes = n_freq * n_time
+    ground = n_nodes
+    idx = np.arange(n_nodes).reshape(n_freq, n_time)
+    src, dst, weight, step = [], [], [], []  # phi[dst] = phi[src] + step
+    if time_step is not None and n_time > 1:
+        src.append(idx[:, :-1].ravel()), dst.append(idx[:, 1:].ravel())
+        weight.append(time_step[1].ravel()), step.append(time_step[0].ravel())
+    if freq_delay is not None and n_freq > 1:
+        src.append(idx[:-1, :].ravel()), dst.append(idx[1:, :].ravel())
+        weight.append(freq_delay[1].ravel()), step.append(-freq_delay[0].ravel())
+    if unary is not None:
+        src.append(np.full(n_nodes, ground)), dst.append(idx.ravel())
+        weight.append(unary[1].ravel()), step.append(unary[0].ravel())
+    else:
+        lowest = min((w.min() for w in weight), default=1.0)
+        rank = (log_magnitude.ravel() - log_magnitude.min()) / (np.ptp(log_magnitude) + 1e-12)
+        src.append(np.full(n_nodes, ground)), dst.append(idx.ravel())
+        weight.append(lowest * 1e-3 * (1.0 + rank)), step.append(np.zeros(n_nodes))
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    weight, step = np.concatenate(weight).astype(np.float64), np.concatenate(step).astype(np.float64)
+    # maximum spanning tree = minimum spanning tree of (top - weight), all strictly positive
+    cost = (weight.max() + 1.0) - weight
+    graph = coo_matrix((cost, (src, dst)), shape=(n_nodes + 1, n_nodes + 1)).tocsr()
+    tree = minimum_spanning_tree(graph)
+    order, parent = breadth_first_order(tree, ground, directed=False, return_predecessors=True)
+    if order.size != n_nodes + 1:
+        raise RuntimeError("phase tree does not reach every bin")  # cannot happen: ground joins all
+    # the step of each tree edge, oriented from parent to child
+    edge_step = coo_matrix((step, (src, dst)), shape=graph.shape).tocsr()
+    children = order[1:]
+    parents = parent[children]
+    forward = np.asarray(edge_step[parents, children]).ravel()
+    backward = np.asarray(edge_step[children, parents]).ravel()
+    is_forward = _has_edge(graph, parents, children)
+    increment = np.where(is_forward, forward, -backward)
+    # phase = sum of increments up to the ground: pointer jumping, log2(depth) vectorised rounds
+    acc = np.zeros(n_nodes + 1)
+    up = np.full(n_nodes + 1, ground)
+    acc[children], up[children] = increment, parents
+    while np.any(up != ground):
+        acc = acc + np.where(up != ground, acc[up], 0.0)
+        up = np.where(up != ground, up[up], ground)
+    return principal_value(torch.from_numpy(acc[:n_nodes])).numpy().reshape(n_freq, n_time)
+
+
+def _has_edge(graph, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Whether the directed entry (rows[i], cols[i]) exists in the csr ``graph``."""
+    pattern = graph.copy()
+    pattern.data = np.ones_like(pattern.data)
+    return np.asarray(pattern[rows, cols]).ravel() > 0

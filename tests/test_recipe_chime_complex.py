@@ -1,0 +1,85 @@
+"""egs/chime_complex end to end with --debug true (models M, J3, J7) into tmp dirs, its re-run, the
+CHiME-4 data path on a fake tree, and the errors a user meets first."""
+import csv
+import json
+
+import kaldiio
+
+from chime_complex_helpers import DEBUG_MODELS, debug_run, make_fake_chime4, run_recipe
+
+
+def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
+    root, out = debug_run(tmp_path_factory)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for split in ("train", "dev", "test"):
+        feats = kaldiio.load_scp(str(root / "dump" / split / "feats.scp"))
+        assert len(feats) >= 4 and next(iter(feats.values())).shape[1] == 2 * 257
+    assert (root / "dump" / "train" / "cmvn.npz").is_file()
+    exp = root / "exp"
+    for model in DEBUG_MODELS.split():
+        for name in ("config.yaml", "checkpoint.pt", "best.pt", "loss.png", "decode.json", "scores.csv"):
+            assert (exp / model / name).is_file(), (model, name)
+        record = json.loads((exp / model / "decode.json").read_text())
+        assert len(record["utts"]) == 4 and record["gla_iters"] == 10
+        conditions = {f["condition"] for f in record["files"]}
+        if model == "M":
+            assert conditions == {"estMag_rdmPha", "estMag_rdmPha_GLA10"}
+        else:  # and the phase estimated from the oracle magnitude (--oracle-conditioned, on by default)
+            assert conditions == {"estMag_estPha", "estMag_estPha_GLA10", "orcMag_estPha"}
+        assert all((exp / model / f["wav"]).is_file() for f in record["files"])
+        with open(exp / model / "scores.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 4 * len(conditions) and all(float(r["stoi"]) > 0 for r in rows)
+    reference = json.loads((exp / "reference" / "decode.json").read_text())
+    assert {f["condition"] for f in reference["files"]} == {"orcMag_orcPha", "orcMag_rdmPha", "orcMag_PGHI",
+                                                           "orcMag_rdmPha_GLA10"}
+    with open(exp / "reference" / "scores.csv", newline="") as f:
+        oracle = [r for r in csv.DictReader(f) if r["condition"] == "orcMag_orcPha"]
+    assert all(float(r["pesq_wb"]) > 4.4 for r in oracle)  # the stored STFT rebuilds the utterance
+    results = (exp / "RESULTS.md").read_text()
+    for text in ("| reference | oracle magnitude, oracle phase |", "| M | est. magnitude, random phase |",
+                 "| J7 | est. magnitude, est. phase + GLA-10 |", "## Targets (PESQ-WB)", "## Training", " ± "):
+        assert text in results, text
+    page = (exp / "index.html").read_text()
+    assert page.count("<audio") == 2 * (2 * 3 + 3) and "Utterance ID:" in page
+    speakers = {line.split()[1] for line in (root / "data" / "test" / "utt2spk").read_text().splitlines()}
+    train_speakers = {line.split()[1] for line in (root / "data" / "train" / "utt2spk").read_text().splitlines()}
+    assert len(speakers) == 2 and not speakers & train_speakers
+
+
+def test_rerun_skips_finished_stages(tmp_path_factory):
+    root, first = debug_run(tmp_path_factory)
+    assert first.returncode == 0
+    out = run_recipe(root, "--models", DEBUG_MODELS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for text in ("already prepared", "feats.scp exists", "nothing to do", "reference up to date",
+                 "decoding up to date", "scores.csv up to date"):
+        assert text in out.stdout, text
+
+
+def test_chime4_path_feeds_the_data_and_feature_stages(tmp_path):
+    chime = make_fake_chime4(tmp_path / "CHiME4")
+    out = run_recipe(tmp_path, "--chime4", chime, "--stop-stage", "1")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    test_utts = (tmp_path / "data" / "test" / "wav.scp").read_text()
+    assert "F05_440C020I_PED" in test_utts and "M05_443C020S_BUS" in test_utts
+    assert (tmp_path / "dump" / "test" / "feats.scp").is_file()
+    assert "clean speech of CHiME-4" in out.stdout
+
+
+def test_missing_chime4_path_is_a_clear_error(tmp_path):
+    out = run_recipe(tmp_path, "--chime4", tmp_path / "no_chime_here")
+    assert out.returncode == 1
+    assert "no_chime_here: no such directory (give the CHiME-4 root" in out.stderr
+
+
+def test_wrong_chime4_layout_is_a_clear_error(tmp_path):
+    (tmp_path / "not_chime" / "wsj0").mkdir(parents=True)
+    out = run_recipe(tmp_path, "--chime4", tmp_path / "not_chime")
+    assert out.returncode == 1
+    assert "not a CHiME-4 tree" in out.stderr and "CH5.Clean.wav" in out.stderr
+
+
+def test_unknown_option_is_refused(tmp_path):
+    out = run_recipe(tmp_path, "--modles", "M")
+    assert out.returncode == 1 and "unknown option --modles" in out.stderr
