@@ -8,7 +8,7 @@
 #      (--chime4-train/dev/test-sets) -> $data/{train,dev,test}
 #   1  features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
 #      -> $dump/{train,dev,test}; per-bin log-magnitude statistics from train -> $dump/train/cmvn.npz
-#   2  training of each model in --models (conf/<model>.yaml): M (magnitude only) first, then the
+#   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: M (magnitude only) first, then the
 #      joint models J1..J7 (started from M's encoder and magnitude decoder with --init-joint-from-m)
 #      -> $exp/<model>/
 #   3  decoding of at most --max-test-utts test utterances: oracle-magnitude references and the
@@ -22,6 +22,7 @@
 # Usage: ./run.sh [--chime4 /path/to/CHiME4] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 3          re-decode and re-score (finished work is skipped)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in about two minutes
+#        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
 chime4=""           # CHiME-4 root (holding data/audio/16kHz); empty: embedded synthetic corpus
@@ -53,12 +54,14 @@ examples=2          # listening examples on the page (F05_440C020I_PED, M05_443C
 gla_iters=100
 gla_momentum=0.99   # 0: Griffin-Lim; 0.99: fast Griffin-Lim
 oracle_conditioned=true  # also score each J model's phase estimated from the oracle magnitude (orcMag_estPha)
+ngpu=0              # training devices: 0 the CPU, 1 one CUDA GPU, N > 1 N GPUs (torchrun, one process each)
 
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
+check_ngpu
 
 if [ "$debug" = true ]; then
   n_female=3; n_male=3; synth_sentences=4; dev_speakers=2; test_speakers=2; max_test_utts=4; gla_iters=10
@@ -111,7 +114,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     elif [ "$m" != M ]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
-    speechgen-train-complex --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+    run_training speechgen-train-complex --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --exp-dir "$exp/$m" --segment-frames "$segment_frames" "${init[@]}" --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
     echo $rc > "$exp/log/train_$m.rc"
   }
@@ -130,9 +133,10 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   if [ ${#joint[@]} -gt 0 ] && [ "$init_joint_from_m" = true ] && [ ! -f "$exp/M/best.pt" ]; then
     echo "$0: the joint models start from model M: train M first (include it in --models)" >&2; exit 1
   fi
-  # the joint models, $nj at a time (one thread each: threads oversubscribed on shared cores are slow)
+  # the joint models, $nj at a time on the CPU (one thread each: threads oversubscribed on shared cores
+  # are slow), one at a time on GPUs
   for m in "${joint[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$nj" ]; do wait -n || true; done
+    while [ "$(jobs -rp | wc -l)" -ge "$(training_jobs)" ]; do wait -n || true; done
     log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
     train_model "$m" &
   done

@@ -7,7 +7,7 @@
 #      8:1:1 by utterance, one 200 ms segment per phone (38 classes) -> $data/{train,dev,test,lang}
 #   1  features: 20 x 200 log-magnitude spectrograms (25 ms / 10 ms, 400-point FFT, DC dropped)
 #      as Kaldi ark/scp, $nj parallel jobs -> $dump/{train,dev,test}; cmvn.npz from train only
-#   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/
+#   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/; on --ngpu GPUs
 #   3  encoding of the test set into latent codes -> $exp/train_<model>/encode_test/
 #   4  t-SNE of the codes coloured by phone and by speaker -> $exp/train_<model>/figures/tsne.png,
 #      all models side by side -> $exp/tsne_grid.png (2 rows x one column per model), and the
@@ -20,19 +20,21 @@
 # Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in a minute
+#        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
 timit=""          # TIMIT root (LDC layout or the NLTK sample); empty: embedded synthetic corpus
 stage=0
 stop_stage=100
-nj=2              # parallel jobs of the feature stage
-models="vae nf phone_dnf speaker_dnf fdnf"  # model configs conf/<name>.yaml, trained in turn
+nj=2              # parallel jobs: feature jobs, trainings at a time (one torch thread each)
+models="vae nf phone_dnf speaker_dnf fdnf"  # model configs conf/<name>.yaml, $nj trained at a time
 debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20       # speakers of each gender selected for the f-DNF setup
 n_male=20
 split=8,1,1       # train:dev:test ratio of each speaker's utterances
 synth_sentences=12  # sentences per speaker of the synthetic corpus
 seed=0
+ngpu=0            # training devices: 0 the CPU, 1 one CUDA GPU, N > 1 N GPUs (torchrun, one process each)
 corpus_dir=corpus # where the synthetic corpus is generated
 data=data         # Kaldi data dirs
 dump=dump         # features
@@ -47,6 +49,7 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
+check_ngpu
 
 if [ "$debug" = true ]; then
   n_female=3; n_male=3; synth_sentences=10; max_tsne_points=300; per_segment=1; examples=2
@@ -86,11 +89,16 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow)
+  names=()
   for m in $models; do
-    log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m"
-    speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
-      --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" --resume
+    log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
+    bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
+      --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
+      --exp-dir "$exp/train_$m" --resume
+    names+=("train_$m")
   done
+  bg_wait "${names[@]}"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
@@ -137,9 +145,13 @@ fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for f in phone spk; do
-    log 5 "posterior classifier of $f -> $exp/classifier_$f"
-    speechgen-train --config "$(conf_of classifier_$f)" --train-dir "$dump/train" --valid-dir "$dump/dev" \
-      --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" --exp-dir "$exp/classifier_$f" --resume
+    log 5 "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
+    bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
+      --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
+      --exp-dir "$exp/classifier_$f" --resume
+  done
+  bg_wait classifier_phone classifier_spk
+  for f in phone spk; do
     if [ ! -f "$exp/classifier_$f/encode_test/stats.json" ] || \
        [ "$exp/classifier_$f/best.pt" -nt "$exp/classifier_$f/encode_test/stats.json" ]; then
       speechgen-encode --exp-dir "$exp/classifier_$f" --feats-dir "$dump/test" --out-dir "$exp/classifier_$f/encode_test"

@@ -12,8 +12,8 @@
 #      cmvn.npz from the training set only
 #   2  phone classifier (MLP on 9-frame windows of real training frames), the judge of the scores
 #      -> $exp/classifier_phone/, with its test accuracy and reference Fréchet distances
-#   3  training of each model in --models (conf/<model>.yaml) on 9-frame windows labelled by their centre
-#      frame; reconstructions (or samples) of fixed test windows after every epoch
+#   3  training of each model in --models (conf/<model>.yaml) on --ngpu GPUs, on 9-frame windows labelled by
+#      their centre frame; reconstructions (or samples) of fixed test windows after every epoch
 #      -> $exp/train_<model>/{loss.png,figures/epoch<N>.png,figures/epochs.gif,...}
 #   4  evaluation of each model: test reconstruction MSE, classifier-based Fréchet distance, accuracy of
 #      class-conditional samples, phone coverage; samples, final reconstructions, t-SNE of the codes
@@ -23,6 +23,7 @@
 # Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 3          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in 1-2 minutes (CI)
+#        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
 timit=""            # TIMIT root (LDC layout); empty: embedded synthetic corpus
@@ -46,12 +47,14 @@ valid_windows=4000  # fixed subset of dev windows for validation
 eval_windows=4000   # test windows (seeded subset) for the classifier-based scores
 tsne_points=1000    # codes in each t-SNE figure
 num_threads=1       # torch threads per process (OMP_NUM_THREADS); 1 is fastest on a busy or small CPU
+ngpu=0              # training devices: 0 the CPU, 1 one CUDA GPU, N > 1 N GPUs (torchrun, one process each)
 
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
+check_ngpu
 
 export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
 
@@ -102,9 +105,9 @@ fi
 clf=$exp/classifier_phone
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
-  speechgen-train-logmel --config "$(conf_of classifier_phone)" --train-dir "$dump/train" --valid-dir "$dump/dev" \
-    --lang-dir "$data/lang" --exp-dir "$clf" "${wpe_args[@]}" --valid-windows "$valid_windows" --figure-windows 0 \
-    --resume
+  run_training speechgen-train-logmel --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
+    --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${wpe_args[@]}" --valid-windows "$valid_windows" \
+    --figure-windows 0 --resume
   if [ -f "$clf/eval/scores.json" ] && [ "$clf/eval/scores.json" -nt "$clf/best.pt" ]; then
     log 2 "$clf/eval/scores.json up to date"
   else
@@ -116,7 +119,7 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
-    speechgen-train-logmel --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+    run_training speechgen-train-logmel --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${wpe_args[@]}" \
       --valid-windows "$valid_windows" --resume
   done

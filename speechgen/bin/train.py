@@ -11,6 +11,7 @@ import yaml
 from speechgen.data.dataset import Cmvn, SegmentDataset
 from speechgen.errors import ConfigError, SpeechgenError
 from speechgen.train.config import build_model, load_config
+from speechgen.train.distributed import is_main_process
 from speechgen.train.trainer import Trainer
 
 
@@ -26,19 +27,29 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang-dir", type=Path, default=None, help="dir with phones.txt / speakers.txt label tables")
     p.add_argument("--exp-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true", help="continue from EXP_DIR/checkpoint.pt when it exists")
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="config overrides, e.g. trainer.max_epochs=5 model_conf.latent_dim=64")
+    add_override_argument(p)
     return p
 
 
-def write_data_info(exp_dir: Path, args: argparse.Namespace, cmvn_path: Path) -> None:
-    """Record what the model was trained on, so later stages need only EXP_DIR."""
+def add_override_argument(p: argparse.ArgumentParser) -> None:
+    """``--override KEY=VALUE ...``; given several times, the lists add up (the recipes add the device)."""
+    p.add_argument("--override", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. trainer.max_epochs=5 model_conf.latent_dim=64 trainer.device=cuda "
+                        "trainer.amp=bf16 trainer.num_workers=2 trainer.feats_loading=lazy. Several processes: "
+                        "run this script under torchrun --nproc_per_node N (trainer.batch_size is the global batch)")
+
+
+def write_data_info(exp_dir: Path, args: argparse.Namespace, cmvn_path: Path, **extra) -> None:
+    """Record what the model was trained on (and ``extra`` keys), so later stages need only EXP_DIR.
+    With several processes only rank 0 writes."""
+    if not is_main_process():
+        return
     exp_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cmvn_path, exp_dir / "cmvn.npz")
     info = {"train_dir": str(args.train_dir.resolve()),
             "valid_dir": str(args.valid_dir.resolve()) if args.valid_dir else None,
             "lang_dir": str(args.lang_dir.resolve()) if args.lang_dir else None,
-            "cmvn": "cmvn.npz"}
+            "cmvn": "cmvn.npz", **extra}
     (exp_dir / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
 
 
@@ -55,8 +66,9 @@ def main(argv=None) -> int:
         exp = load_config(args.config, args.override)
         cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
         cmvn = Cmvn.load(cmvn_path)
-        train_set = SegmentDataset(args.train_dir, cmvn, args.lang_dir)
-        valid_set = SegmentDataset(args.valid_dir, cmvn, args.lang_dir) if args.valid_dir else None
+        load = exp.trainer.feats_loading
+        train_set = SegmentDataset(args.train_dir, cmvn, args.lang_dir, load=load)
+        valid_set = SegmentDataset(args.valid_dir, cmvn, args.lang_dir, load=load) if args.valid_dir else None
         model = build_model(exp)
         check_shapes(model, train_set.shape, args.train_dir)
         write_data_info(args.exp_dir, args, cmvn_path)

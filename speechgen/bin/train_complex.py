@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
-from speechgen.bin.train import write_data_info
+from speechgen.bin.train import add_override_argument, write_data_info
 from speechgen.data.complex_feats import ComplexSpecDataset, read_stft_config
 from speechgen.data.dataset import Cmvn
 from speechgen.errors import ConfigError, DataError, SpeechgenError
@@ -38,7 +37,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", type=Path, default=None,
                    help="experiment dir whose encoder and magnitude decoder start a fresh run")
     p.add_argument("--resume", action="store_true", help="continue from EXP_DIR/checkpoint.pt when it exists")
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
+    add_override_argument(p)
     return p
 
 
@@ -74,9 +73,10 @@ def main(argv=None) -> int:
         exp = load_config(args.config, args.override)
         cmvn_path = args.train_dir / "cmvn.npz"
         cmvn = Cmvn.load(cmvn_path)
+        load = exp.trainer.feats_loading
         train_set = ComplexSpecDataset(args.train_dir, cmvn, args.segment_frames, random_crop=True,
-                                       crops_per_utt=args.crops_per_utt)
-        valid_set = (ComplexSpecDataset(args.valid_dir, cmvn, args.segment_frames, random_crop=False)
+                                       crops_per_utt=args.crops_per_utt, load=load)
+        valid_set = (ComplexSpecDataset(args.valid_dir, cmvn, args.segment_frames, random_crop=False, load=load)
                      if args.valid_dir else None)
         model = build_model(exp)
         check_stft(model, args.train_dir)
@@ -90,12 +90,10 @@ def main(argv=None) -> int:
             raise ConfigError(f"{args.config}: freeze_magnitude needs --init-from (a trained model M); "
                               "otherwise the magnitude networks stay random")
         model.set_feature_stats(cmvn.mean, cmvn.std)
-        write_data_info(args.exp_dir, args, cmvn_path)
-        info = yaml.safe_load((args.exp_dir / "data.yaml").read_text())
-        info.update(segment_frames=args.segment_frames, crops_per_utt=args.crops_per_utt,
-                    init_from=str(args.init_from.resolve()) if args.init_from else None,
-                    stft=read_stft_config(args.train_dir).to_dict())
-        (args.exp_dir / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+        write_data_info(args.exp_dir, args, cmvn_path, segment_frames=args.segment_frames,
+                        crops_per_utt=args.crops_per_utt,
+                        init_from=str(args.init_from.resolve()) if args.init_from else None,
+                        stft=read_stft_config(args.train_dir).to_dict())
         Trainer(exp, model, train_set, valid_set, args.exp_dir).fit(resume=args.resume)
     except SpeechgenError as err:
         print(f"speechgen-train-complex: error: {err}", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from speechgen.bin.train import check_shapes, write_data_info
+from speechgen.bin.train import add_override_argument, check_shapes, write_data_info
 from speechgen.data.dataset import Cmvn, read_symbol_table
 from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
 from speechgen.errors import ConfigError, SpeechgenError
@@ -44,7 +44,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-windows", type=int, default=None, help="validate on a fixed subset of this many windows")
     p.add_argument("--figure-windows", type=int, default=16, help="windows in the per-epoch figures (0: none)")
     p.add_argument("--resume", action="store_true", help="continue from EXP_DIR/checkpoint.pt when it exists")
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
+    add_override_argument(p)
     return p
 
 
@@ -73,14 +73,13 @@ def main(argv=None) -> int:
         cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
         cmvn = Cmvn.load(cmvn_path)
         seed = exp.trainer.seed
-        train_set = FrameWindowDataset(args.train_dir, cmvn, window, args.edge, args.windows_per_epoch, seed)
-        valid_set = (FrameWindowDataset(args.valid_dir, cmvn, window, args.edge, args.valid_windows, seed)
+        load = exp.trainer.feats_loading
+        train_set = FrameWindowDataset(args.train_dir, cmvn, window, args.edge, args.windows_per_epoch, seed,
+                                       load=load)
+        valid_set = (FrameWindowDataset(args.valid_dir, cmvn, window, args.edge, args.valid_windows, seed, load=load)
                      if args.valid_dir else None)
         check_shapes(model, train_set.shape, args.train_dir)
-        write_data_info(args.exp_dir, args, cmvn_path)
-        info = yaml.safe_load((args.exp_dir / "data.yaml").read_text())
-        info.update({"window": window, "edge": args.edge})
-        (args.exp_dir / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+        write_data_info(args.exp_dir, args, cmvn_path, window=window, edge=args.edge)
         hooks = [figure_hook(args, cmvn, window, seed)] if args.figure_dir and args.figure_windows > 0 else []
         Trainer(exp, model, train_set, valid_set, args.exp_dir, epoch_hooks=hooks).fit(resume=args.resume)
     except SpeechgenError as err:

@@ -25,7 +25,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import Cmvn, read_mapping
+from speechgen.data.dataset import Cmvn, open_feats_scp, read_mapping, read_matrix, resolve_loading
 from speechgen.errors import DataError
 from speechgen.signal.stft import STFTConfig, istft
 
@@ -157,34 +157,45 @@ class ComplexSpecDataset(Dataset):
     (false on the padding of utterances shorter than a crop) and ``idx``. With ``random_crop`` each
     access draws its start from torch's global generator (saved in the trainer's checkpoints, so a
     resumed run draws the same crops) and an epoch holds ``crops_per_utt`` crops of every utterance;
-    otherwise the one crop per utterance is centred.
+    otherwise the one crop per utterance is centred. ``load``: ``eager`` computes every utterance's
+    log-magnitude and phase once and keeps them; ``lazy`` reads the utterance from the archive on each
+    access and computes them on the crop only; ``auto`` picks by size
+    (:func:`speechgen.data.dataset.resolve_loading`).
     """
 
     def __init__(self, feats_dir: str | os.PathLike, cmvn: Cmvn, segment_frames: int = 64,
-                 random_crop: bool = True, max_utts: Optional[int] = None, crops_per_utt: int = 1):
+                 random_crop: bool = True, max_utts: Optional[int] = None, crops_per_utt: int = 1,
+                 load: str = "eager"):
         self.feats_dir = Path(feats_dir)
-        scp = self.feats_dir / "feats.scp"
-        if not scp.is_file():
-            raise DataError(f"{scp}: missing (run the feature stage for {self.feats_dir} first)")
-        reader = kaldiio.load_scp(str(scp))
-        self.keys = sorted(reader.keys())[: max_utts or None]
+        self.scp, self.reader = open_feats_scp(self.feats_dir)
+        self.keys = sorted(self.reader.keys())[: max_utts or None]
         if not self.keys:
-            raise DataError(f"{scp}: holds no features")
+            raise DataError(f"{self.scp}: holds no features")
         self.cmvn, self.segment_frames, self.random_crop = cmvn, int(segment_frames), random_crop
         self.crops_per_utt = max(1, int(crops_per_utt)) if random_crop else 1
+        self.load = resolve_loading(load, self.scp)
         self.logmag: List[np.ndarray] = []
         self.phase: List[np.ndarray] = []
-        for key in self.keys:
-            try:
-                mat = reader[key]
-            except Exception as err:  # kaldiio raises several types for a damaged ark
-                raise DataError(f"{scp}: cannot read {key} ({err}); re-run the feature stage") from None
-            if mat.ndim != 2 or mat.shape[1] != 2 * len(cmvn.mean):
-                raise DataError(f"{scp}: {key} has shape {mat.shape}, expected (frames, {2 * len(cmvn.mean)}) "
-                                f"for the {len(cmvn.mean)} bins of cmvn.npz")
-            logmag, phase = log_magnitude_phase(mat)
-            self.logmag.append(cmvn.apply(logmag).astype(np.float32))
-            self.phase.append(phase)
+        if self.load == "eager":
+            for key in self.keys:
+                logmag, phase = self._log_magnitude_phase(self._matrix(key))
+                self.logmag.append(logmag)
+                self.phase.append(phase)
+        else:
+            self._matrix(self.keys[0])  # a wrong feature dir fails here rather than in the first batch
+
+    def _matrix(self, key: str) -> np.ndarray:
+        """The utterance's (N, 2F) matrix, its width checked against the statistics."""
+        mat = read_matrix(self.reader, key, self.scp)
+        if mat.ndim != 2 or mat.shape[1] != 2 * len(self.cmvn.mean):
+            raise DataError(f"{self.scp}: {key} has shape {mat.shape}, expected (frames, {2 * len(self.cmvn.mean)}) "
+                            f"for the {len(self.cmvn.mean)} bins of cmvn.npz")
+        return mat
+
+    def _log_magnitude_phase(self, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised log-magnitude and phase of (frames of) a matrix: (N, 2F) -> (N, F), (N, F)."""
+        logmag, phase = log_magnitude_phase(mat)
+        return self.cmvn.apply(logmag).astype(np.float32), phase
 
     @property
     def n_bins(self) -> int:
@@ -195,16 +206,19 @@ class ComplexSpecDataset(Dataset):
 
     def __getitem__(self, idx: int) -> Dict[str, torch.Tensor]:
         idx = idx % len(self.keys)
-        logmag, phase = self.logmag[idx], self.phase[idx]
-        n, seg = logmag.shape[0], self.segment_frames
+        if self.load == "eager":
+            frames = (self.logmag[idx], self.phase[idx])
+        else:  # the stored matrix, cropped before the conversion
+            frames = (self._matrix(self.keys[idx]),)
+        n, seg = frames[0].shape[0], self.segment_frames
+        start = 0
         if n >= seg:
             start = int(torch.randint(0, n - seg + 1, ()).item()) if self.random_crop else (n - seg) // 2
-            logmag, phase = logmag[start:start + seg], phase[start:start + seg]
-            mask = np.ones(seg, dtype=bool)
-        else:
+        frames = tuple(f[start:start + seg] for f in frames)
+        logmag, phase = frames if self.load == "eager" else self._log_magnitude_phase(frames[0])
+        if n < seg:
             pad = ((0, seg - n), (0, 0))
             logmag, phase = np.pad(logmag, pad), np.pad(phase, pad)
-            mask = np.arange(seg) < n
         return {"feats": torch.from_numpy(np.ascontiguousarray(logmag)),
                 "phase": torch.from_numpy(np.ascontiguousarray(phase)),
-                "mask": torch.from_numpy(mask), "idx": torch.tensor(idx)}
+                "mask": torch.from_numpy(np.arange(seg) < n), "idx": torch.tensor(idx)}

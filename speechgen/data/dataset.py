@@ -1,6 +1,7 @@
 """Segment datasets read from a Kaldi feature dir (``feats.scp`` + label files)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -10,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from speechgen.data.validate import read_table
-from speechgen.errors import DataError
+from speechgen.errors import ConfigError, DataError
 
 
 def read_mapping(path: str | Path) -> Dict[str, str]:
@@ -55,8 +56,56 @@ class Cmvn:
     def apply(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
+    def apply_in_place(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`apply` into ``x`` itself (float32, (..., F)), the same values without a copy."""
+        x -= self.mean
+        x /= self.std
+        return x
+
     def invert(self, x: np.ndarray) -> np.ndarray:
         return x * self.std + self.mean
+
+
+#: ``feats_loading`` choices: features read into memory once, or from the archives item by item
+FEATS_LOADING = ("auto", "eager", "lazy")
+#: ``auto`` loads eagerly while the archives of all the processes of this machine add up to at most this
+EAGER_LIMIT_BYTES = 1 << 30
+
+
+def archive_bytes(scp: str | Path) -> int:
+    """Bytes of the distinct ark files a ``feats.scp`` points into (``path:offset`` entries)."""
+    arks = {row.rest.rsplit(":", 1)[0] for row in read_table(scp, min_fields=1)}
+    return sum(os.path.getsize(p) for p in arks if os.path.isfile(p))
+
+
+def resolve_loading(mode: str, scp: str | Path) -> str:
+    """``eager`` or ``lazy`` for a ``feats_loading`` mode: ``auto`` is eager while the archives, once per
+    training process of this machine (a torchrun launch holds one copy per process), fit in
+    :data:`EAGER_LIMIT_BYTES`."""
+    if mode not in FEATS_LOADING:
+        raise ConfigError(f"feats_loading={mode!r}: expected one of {', '.join(FEATS_LOADING)}")
+    if mode != "auto":
+        return mode
+    from speechgen.train.distributed import processes_on_this_node
+
+    return "eager" if archive_bytes(scp) * processes_on_this_node() <= EAGER_LIMIT_BYTES else "lazy"
+
+
+def open_feats_scp(feats_dir: Path, name: str = "feats.scp"):
+    """``(path, lazy reader)`` of ``feats_dir/name`` (kaldiio's random-access dict: nothing read yet)."""
+    scp = feats_dir / name
+    if not scp.is_file():
+        raise DataError(f"{scp}: missing (run the feature stage for {feats_dir} first)")
+    return scp, kaldiio.load_scp(str(scp))
+
+
+def read_matrix(reader, key: str, scp: Path) -> np.ndarray:
+    """One matrix of a kaldiio reader; a damaged archive is a DataError naming the scp and the key."""
+    try:
+        return reader[key]
+    except Exception as err:  # kaldiio raises several types for a damaged ark
+        raise DataError(f"{scp}: cannot read {key} from the feature archive ({err}); re-run the feature stage") \
+            from None
 
 
 class SegmentDataset(Dataset):
@@ -65,34 +114,40 @@ class SegmentDataset(Dataset):
     Reads ``<feats_dir>/feats.scp`` (each matrix (T, F)), and where present ``seg2phone`` and
     ``seg2spk``, mapped to integer ids with the symbol tables of ``lang_dir``. Items are dicts:
     ``feats: (T, F) float32`` (normalised with ``cmvn``), ``phone`` and ``spk`` (long scalars),
-    and the index ``idx``.
+    and the index ``idx``. ``load="eager"`` reads every segment into one (N, T, F) array ``feats``;
+    ``"lazy"`` reads each item from the archive when it is asked for (memory does not grow with the
+    corpus; DataLoader workers read in parallel); ``"auto"`` picks by size (:func:`resolve_loading`).
     """
 
     def __init__(self, feats_dir: str | Path, cmvn: Optional[Cmvn] = None, lang_dir: str | Path | None = None,
-                 max_items: Optional[int] = None):
+                 max_items: Optional[int] = None, load: str = "eager"):
         self.feats_dir = Path(feats_dir)
-        scp = self.feats_dir / "feats.scp"
-        if not scp.is_file():
-            raise DataError(f"{scp}: missing (run the feature stage for {self.feats_dir} first)")
-        reader = kaldiio.load_scp(str(scp))
-        self.keys: List[str] = sorted(reader.keys())[: max_items or None]
+        self.scp, self.reader = open_feats_scp(self.feats_dir)
+        self.keys: List[str] = sorted(self.reader.keys())[: max_items or None]
         if not self.keys:
-            raise DataError(f"{scp}: holds no features")
-        try:
-            mats = [reader[k] for k in self.keys]
-        except Exception as err:  # kaldiio raises several types for a damaged ark
-            raise DataError(f"{scp}: cannot read the feature archive ({err}); re-run the feature stage") from None
-        shapes = {m.shape for m in mats}
-        if len(shapes) != 1:
-            raise DataError(f"{scp}: segments of different shapes {sorted(shapes)[:3]}; expected one size")
-        feats = np.stack(mats).astype(np.float32)
-        self.feats = cmvn.apply(feats) if cmvn is not None else feats
+            raise DataError(f"{self.scp}: holds no features")
+        self.cmvn = cmvn
+        self.load = resolve_loading(load, self.scp)
+        first = read_matrix(self.reader, self.keys[0], self.scp)
+        self._shape: Tuple[int, int] = tuple(first.shape)
+        if self.load == "eager":
+            self.feats = np.empty((len(self.keys), *self._shape), dtype=np.float32)
+            for i, key in enumerate(self.keys):
+                self.feats[i] = self._checked(key, read_matrix(self.reader, key, self.scp))
+            if cmvn is not None:
+                cmvn.apply_in_place(self.feats)  # the corpus is held once
         self.labels: Dict[str, np.ndarray] = {}
         if lang_dir is not None:
             for name, table_file, symbols_file in (("phone", "seg2phone", "phones.txt"),
                                                    ("spk", "seg2spk", "speakers.txt")):
                 if (self.feats_dir / table_file).is_file():
                     self.labels[name] = self._label_ids(table_file, Path(lang_dir) / symbols_file)
+
+    def _checked(self, key: str, mat: np.ndarray) -> np.ndarray:
+        if mat.shape != self._shape:
+            raise DataError(f"{self.scp}: segment {key} is {mat.shape[0]}x{mat.shape[1]} but {self.keys[0]} is "
+                            f"{self._shape[0]}x{self._shape[1]}; every segment must have one size")
+        return mat
 
     def _label_ids(self, table_file: str, symbols_path: Path) -> np.ndarray:
         table = read_mapping(self.feats_dir / table_file)
@@ -110,13 +165,21 @@ class SegmentDataset(Dataset):
     @property
     def shape(self) -> Tuple[int, int]:
         """(T, F) of one item."""
-        return tuple(self.feats.shape[1:])
+        return self._shape
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def segment(self, idx: int) -> np.ndarray:
+        """The normalised segment ``idx``: (T, F) float32."""
+        if self.load == "eager":
+            return self.feats[idx]
+        key = self.keys[idx]
+        mat = self._checked(key, read_matrix(self.reader, key, self.scp)).astype(np.float32, copy=False)
+        return self.cmvn.apply(mat) if self.cmvn is not None else mat
+
     def __getitem__(self, idx: int) -> Dict[str, torch.Tensor]:
-        item = {"feats": torch.from_numpy(self.feats[idx]), "idx": torch.tensor(idx)}
+        item = {"feats": torch.from_numpy(self.segment(idx)), "idx": torch.tensor(idx)}
         for name, ids in self.labels.items():
             item[name] = torch.tensor(ids[idx])
         return item

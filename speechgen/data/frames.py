@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from speechgen.data.dataset import Cmvn
+from speechgen.data.dataset import Cmvn, open_feats_scp, read_matrix, resolve_loading
 from speechgen.data.phones import map_phone
 from speechgen.errors import ConfigError, DataError
 from speechgen.signal.deltas import add_deltas
@@ -158,6 +158,45 @@ def frame_labels(phones: Sequence[Tuple[float, float, str]], n_frames: int, conf
 # ----------------------------------------------------------------------------------------------
 
 
+def open_feature_dir(feats_dir: str | Path, max_utts: Optional[int] = None):
+    """Open ``feats.scp`` and read the phone labels of ``ali.scp`` (small) of a feature dir.
+
+    Returns:
+        ``(scp, reader, keys, labels)``: the feats.scp path, kaldiio's lazy reader of it (no feature
+        read yet), the sorted utterance keys and their ``(N_u,)`` int64 phone ids.
+
+    Raises:
+        DataError: naming the file for a missing or damaged archive, missing or out-of-range labels.
+    """
+    feats_dir = Path(feats_dir)
+    ali = feats_dir / "ali.scp"
+    for path in (feats_dir / "feats.scp", ali):
+        if not path.is_file():
+            raise DataError(f"{path}: missing; run the log-mel feature stage for {feats_dir} first")
+    scp, reader = open_feats_scp(feats_dir)
+    ali_reader = kaldiio.load_scp(str(ali))
+    keys = sorted(reader.keys())[: max_utts or None]
+    if not keys:
+        raise DataError(f"{scp}: holds no features")
+    missing = [k for k in keys if k not in ali_reader]
+    if missing:
+        raise DataError(f"{ali}: no phone labels for {missing[0]} (and {len(missing) - 1} more); "
+                        "re-run the feature stage")
+    labels = [np.asarray(read_matrix(ali_reader, k, ali), dtype=np.int64) for k in keys]
+    for key, lab in zip(keys, labels):
+        if lab.ndim != 1 or lab.size == 0 or lab.min() < 0 or lab.max() >= len(LOGMEL_PHONES):
+            raise DataError(f"{ali}: {key} holds no phone ids or ids outside 0..{len(LOGMEL_PHONES) - 1}")
+    return scp, reader, keys, labels
+
+
+def check_frames(mat: np.ndarray, key: str, n_labels: int, ali: Path) -> np.ndarray:
+    """An utterance's (N, D) matrix, as float32, with one label per frame."""
+    if mat.ndim != 2 or mat.shape[0] != n_labels:
+        raise DataError(f"{ali}: {key} has {n_labels} labels for {mat.shape[0]} frames; re-run the "
+                        "feature stage")
+    return np.asarray(mat, dtype=np.float32)
+
+
 def read_feature_dir(feats_dir: str | Path, max_utts: Optional[int] = None
                      ) -> Tuple[List[str], List[np.ndarray], List[np.ndarray]]:
     """Read ``feats.scp`` and ``ali.scp`` of a feature dir, checked against each other.
@@ -169,32 +208,9 @@ def read_feature_dir(feats_dir: str | Path, max_utts: Optional[int] = None
     Raises:
         DataError: naming the file for a missing or damaged archive, missing labels or a length mismatch.
     """
-    feats_dir = Path(feats_dir)
-    scp, ali = feats_dir / "feats.scp", feats_dir / "ali.scp"
-    for path in (scp, ali):
-        if not path.is_file():
-            raise DataError(f"{path}: missing; run the log-mel feature stage for {feats_dir} first")
-    try:
-        feat_reader, ali_reader = kaldiio.load_scp(str(scp)), kaldiio.load_scp(str(ali))
-        keys = sorted(feat_reader.keys())[: max_utts or None]
-        if not keys:
-            raise DataError(f"{scp}: holds no features")
-        missing = [k for k in keys if k not in ali_reader]
-        if missing:
-            raise DataError(f"{ali}: no phone labels for {missing[0]} (and {len(missing) - 1} more); "
-                            "re-run the feature stage")
-        feats = [np.asarray(feat_reader[k], dtype=np.float32) for k in keys]
-        labels = [np.asarray(ali_reader[k], dtype=np.int64) for k in keys]
-    except DataError:
-        raise
-    except Exception as err:  # kaldiio raises several types for a damaged ark
-        raise DataError(f"{feats_dir}: cannot read feats.scp/ali.scp ({err}); re-run the feature stage") from None
-    for key, mat, lab in zip(keys, feats, labels):
-        if mat.ndim != 2 or lab.shape != (mat.shape[0],):
-            raise DataError(f"{ali}: {key} has {lab.shape[0]} labels for {mat.shape[0]} frames; re-run the "
-                            "feature stage")
-        if lab.min() < 0 or lab.max() >= len(LOGMEL_PHONES):
-            raise DataError(f"{ali}: {key} holds phone ids outside 0..{len(LOGMEL_PHONES) - 1}")
+    scp, reader, keys, labels = open_feature_dir(feats_dir, max_utts)
+    ali = Path(feats_dir) / "ali.scp"
+    feats = [check_frames(read_matrix(reader, k, scp), k, len(lab), ali) for k, lab in zip(keys, labels)]
     return keys, feats, labels
 
 
@@ -205,30 +221,35 @@ class FrameWindowDataset(Dataset):
     the centre frame's id) and ``idx`` (the centre's global frame index). At utterance edges the
     window repeats the edge frame (``edge="clamp"``, Kaldi's splicing) or the centre is skipped
     (``edge="drop"``). ``windows_per_epoch`` draws a seeded subset of the centres, a new one for each
-    epoch given to :meth:`set_epoch` (the trainer calls it before each epoch).
+    epoch given to :meth:`set_epoch` (the trainer calls it before each epoch). ``load="eager"`` reads
+    every frame into one (N, D) array ``feats``; ``"lazy"`` keeps only the labels and reads a window's
+    utterance from the archive when the window is asked for; ``"auto"`` picks by size
+    (:func:`speechgen.data.dataset.resolve_loading`).
     """
 
     def __init__(self, feats_dir: str | Path, cmvn: Optional[Cmvn] = None, window: int = 9,
                  edge: str = "clamp", windows_per_epoch: Optional[int] = None, seed: int = 0,
-                 max_utts: Optional[int] = None):
+                 max_utts: Optional[int] = None, load: str = "eager"):
         if window < 1 or window % 2 == 0:
             raise ConfigError(f"window={window}: must be a positive odd number of frames (e.g. 9)")
         if edge not in ("clamp", "drop"):
             raise ConfigError(f"edge={edge!r}: expected 'clamp' or 'drop'")
         self.feats_dir = Path(feats_dir)
         self.window, self.half, self.edge = window, window // 2, edge
-        self.keys, mats, labels = read_feature_dir(self.feats_dir, max_utts)
-        dims = {m.shape[1] for m in mats}
-        if len(dims) != 1:
-            raise DataError(f"{self.feats_dir / 'feats.scp'}: utterances of different dims {sorted(dims)}")
-        lengths = np.array([m.shape[0] for m in mats], dtype=np.int64)
-        feats = np.concatenate(mats).astype(np.float32)
-        self.feats = cmvn.apply(feats).astype(np.float32) if cmvn is not None else feats
+        self.scp, self.reader, self.keys, labels = open_feature_dir(self.feats_dir, max_utts)
+        self.cmvn, self.load = cmvn, resolve_loading(load, self.scp)
+        lengths = np.array([len(lab) for lab in labels], dtype=np.int64)
+        self.utt_offsets, self.utt_lengths = np.cumsum(lengths) - lengths, lengths  # (U,), (U,)
+        self.dims: Optional[int] = None
+        self.dims = self._utterance_frames(0).shape[1]
+        if self.load == "eager":
+            self.feats = np.concatenate([self._utterance_frames(u) for u in range(len(self.keys))])
+            if cmvn is not None:
+                cmvn.apply_in_place(self.feats)  # the corpus is held once
         self.labels = np.concatenate(labels)
         self.utt_start = np.repeat(np.cumsum(lengths) - lengths, lengths)  # (N,) first frame of the utterance
         self.utt_end = np.repeat(np.cumsum(lengths), lengths)  # (N,) one past its last frame
-        self.utt_offsets, self.utt_lengths = np.cumsum(lengths) - lengths, lengths  # (U,), (U,)
-        frames = np.arange(len(self.feats), dtype=np.int64)
+        frames = np.arange(len(self.labels), dtype=np.int64)
         if edge == "drop":
             keep = (frames - self.half >= self.utt_start) & (frames + self.half < self.utt_end)
             frames = frames[keep]
@@ -241,7 +262,7 @@ class FrameWindowDataset(Dataset):
     @property
     def shape(self) -> Tuple[int, int]:
         """(window, D) of one item."""
-        return (self.window, self.feats.shape[1])
+        return (self.window, self.dims)
 
     def set_epoch(self, epoch: int) -> None:
         """Select this epoch's centres: all of them, or a seeded subset of ``windows_per_epoch``."""
@@ -258,9 +279,30 @@ class FrameWindowDataset(Dataset):
         idx = centres[:, None] + np.arange(-self.half, self.half + 1)[None, :]
         return np.clip(idx, self.utt_start[centres][:, None], self.utt_end[centres][:, None] - 1)
 
+    def _utterance_frames(self, u: int) -> np.ndarray:
+        """The (N_u, D) float32 frames of utterance ``u``, read from the archive (not normalised)."""
+        key = self.keys[u]
+        mat = check_frames(read_matrix(self.reader, key, self.scp), key, int(self.utt_lengths[u]),
+                           self.feats_dir / "ali.scp")
+        if self.dims is not None and mat.shape[1] != self.dims:
+            raise DataError(f"{self.scp}: utterances of different dims: {key} has {mat.shape[1]}, "
+                            f"{self.keys[0]} {self.dims}; re-run the feature stage")
+        return mat
+
+    def frames(self, idx: np.ndarray) -> np.ndarray:
+        """Normalised frames at global frame indices ``idx`` (B, W) -> (B, W, D) float32; each row of
+        ``idx`` must lie in one utterance (as windows do)."""
+        if self.load == "eager":
+            return self.feats[idx]
+        out = np.empty((*idx.shape, self.dims), dtype=np.float32)
+        for b, row in enumerate(idx):
+            u = int(np.searchsorted(self.utt_offsets, row[0], side="right")) - 1
+            out[b] = self._utterance_frames(u)[row - self.utt_offsets[u]]
+        return self.cmvn.apply(out) if self.cmvn is not None else out
+
     def windows(self, centres: np.ndarray) -> torch.Tensor:
         """Normalised windows around global frame indices ``centres`` (B,) -> (B, window, D)."""
-        return torch.from_numpy(self.feats[self.window_indices(centres)])
+        return torch.from_numpy(self.frames(self.window_indices(centres)))
 
     def strip_centres(self, n: int, utt: int = 0) -> np.ndarray:
         """``n`` centres of back-to-back windows from utterance ``utt`` on (their windows tile a stretch
@@ -281,6 +323,6 @@ class FrameWindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
         centre = int(self.active[i])
-        idx = self.window_indices(np.array([centre]))[0]
-        return {"feats": torch.from_numpy(self.feats[idx]), "phone": torch.tensor(int(self.labels[centre])),
+        window = self.frames(self.window_indices(np.array([centre])))[0]
+        return {"feats": torch.from_numpy(window), "phone": torch.tensor(int(self.labels[centre])),
                 "idx": torch.tensor(centre)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -25,7 +26,9 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
+from speechgen.data.dataset import FEATS_LOADING
 from speechgen.errors import ConfigError
+from speechgen.train.distributed import AMP_DTYPES
 from speechgen.train.registry import MODELS, check_kwargs
 
 OPTIMIZERS = {
@@ -47,11 +50,13 @@ class TrainerConfig:
     """How long and how to train. Sizes are in epochs and segments."""
 
     max_epochs: int = 20
-    batch_size: int = 64
+    batch_size: int = 64  # the global batch: several torchrun processes take batch_size / N each
     seed: int = 0
     grad_clip: Optional[float] = 5.0
-    num_workers: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    num_workers: int = 0  # DataLoader worker processes (each process of a torchrun launch has its own)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (several torchrun processes: cuda = cuda:LOCAL_RANK)
+    amp: str = "none"  # mixed precision: none | bf16 (autocast, CPU or CUDA) | fp16 (autocast + GradScaler, CUDA)
+    feats_loading: str = "auto"  # eager (in memory) | lazy (read per item) | auto (see speechgen.data.dataset)
     best_metric: str = "loss"  # a key of the validation stats, lower is better
     keep_epoch_snapshots: int = 0  # 0 keeps every epoch<N>.pt; N>0 keeps the last N
     valid_interval: int = 1  # validate every N epochs
@@ -119,6 +124,7 @@ def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentC
     if fields.get("optim_groups") is None:
         fields.pop("optim_groups", None)
     exp = ExperimentConfig(**fields, trainer=TrainerConfig(**trainer))
+    check_trainer(exp.trainer, f"{where}: trainer")
     check_kwargs(MODELS.get(exp.model), exp.model_conf, f"{where}: model_conf")
     if exp.optim not in OPTIMIZERS:
         raise ConfigError(f"{where}: unknown optim '{exp.optim}'; known: {', '.join(OPTIMIZERS)}")
@@ -132,6 +138,22 @@ def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentC
         check_kwargs(SCHEDULERS[exp.scheduler], {"optimizer": None, **exp.scheduler_conf},
                      f"{where}: scheduler_conf")
     return exp
+
+
+def check_trainer(conf: TrainerConfig, where: str) -> None:
+    """Values of the trainer keys that no device or data can make right."""
+    choices = {"amp": tuple(AMP_DTYPES), "feats_loading": FEATS_LOADING}
+    for key, allowed in choices.items():
+        if getattr(conf, key) not in allowed:
+            raise ConfigError(f"{where}: {key}={getattr(conf, key)!r}; expected one of {', '.join(allowed)}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(conf.device)):
+        raise ConfigError(f"{where}: device={conf.device!r}; expected auto, cpu, cuda or cuda:N")
+    for key in ("batch_size", "max_epochs"):
+        if not isinstance(getattr(conf, key), int) or getattr(conf, key) < 1:
+            raise ConfigError(f"{where}: {key}={getattr(conf, key)!r}; expected a positive integer")
+    if not isinstance(conf.num_workers, int) or conf.num_workers < 0:
+        raise ConfigError(f"{where}: num_workers={conf.num_workers!r}; expected 0 (load in the training process) "
+                          "or a number of worker processes")
 
 
 def load_config(path: str | Path, overrides: List[str] | None = None) -> ExperimentConfig:

@@ -16,6 +16,13 @@ only to models without ``train_step``. Validation always calls ``forward``. A da
 ``set_epoch(epoch)`` is told each epoch before it is loaded. ``epoch_hooks`` are called with the
 trainer after each epoch (e.g. per-epoch figures), with the random state saved and restored around
 them so that they never change the training.
+
+Devices, several processes and mixed precision come from :mod:`speechgen.train.distributed`
+(``trainer.device``, ``trainer.amp``; a ``torchrun`` launch for several processes). With several
+processes only rank 0 writes the experiment dir (logs, loss curves, weights, checkpoints, epoch
+hooks); the epoch statistics are those of the whole epoch over all processes, and the checkpoint
+holds every process's random state, so that a resumed run goes on exactly as an uninterrupted one
+with the same number of processes.
 """
 from __future__ import annotations
 
@@ -37,17 +44,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from speechgen.errors import ConfigError, TrainingError
+from speechgen.train import distributed
 from speechgen.train.config import ExperimentConfig, build_optimizer, build_scheduler, save_config
 
 logger = logging.getLogger("speechgen.train")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but no CUDA device is available; use 'cpu' or 'auto'")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -101,10 +101,13 @@ class Trainer:
         self.exp = exp
         self.conf = exp.trainer
         self.exp_dir = Path(exp_dir)
-        self.device = resolve_device(self.conf.device)
+        self.procs = distributed.setup(self.conf.device)
+        self.device = self.procs.device
+        self.local_batch_size = distributed.local_batch_size(self.conf.batch_size, self.procs.world_size)
         self.model = model.to(self.device)
         self.train_set, self.valid_set = train_set, valid_set
         self.own_step = hasattr(self.model, "train_step")
+        distributed.check_amp(self.conf.amp, self.device, self.own_step)
         if hasattr(self.model, "configure_optimizers"):
             self.optimizers = dict(self.model.configure_optimizers(exp))
         else:
@@ -113,6 +116,9 @@ class Trainer:
         # the first optimiser is the main one: its learning rate goes into loss.csv
         self.optimizer = next(iter(self.optimizers.values()))
         self.scheduler = next(iter(self.schedulers.values()))
+        self.scaler = distributed.grad_scaler(self.conf.amp, self.device)
+        # what the training loop calls: the model, or its DistributedDataParallel wrapper
+        self.train_module = distributed.wrap_for_training(self.model, self.procs, self.optimizers, self.own_step)
         self.epoch_hooks = list(epoch_hooks)
         self.epoch = 0  # epochs finished
         self.step = 0
@@ -121,7 +127,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> Dict[str, Any]:
-        return {
+        """The resume state; with several processes every process must call it (it gathers their RNGs)."""
+        rng = _rng_state()
+        state = {
             "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "schedulers": {name: sch.state_dict() if sch is not None else None
@@ -130,9 +138,14 @@ class Trainer:
             "step": self.step,
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
-            "rng": _rng_state(),
+            "rng": rng,
             "config": self.exp.to_dict(),
         }
+        if self.procs.distributed:
+            state["rng_ranks"] = self.procs.gather(rng)
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -149,33 +162,57 @@ class Trainer:
                 self.schedulers[name].load_state_dict(schedulers[name])
         self.epoch, self.step = state["epoch"], state["step"]
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
-        _set_rng_state(state["rng"])
+        if self.scaler is not None and state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
+        self._restore_rng(state)
+
+    def _restore_rng(self, state: Dict[str, Any]) -> None:
+        """This process's random state from a checkpoint written by as many processes; otherwise a
+        fresh stream per process (seeded from trainer.seed, the epoch and the rank)."""
+        ranks = state.get("rng_ranks") or [state["rng"]]
+        if len(ranks) == self.procs.world_size:
+            _set_rng_state(ranks[self.procs.rank])
+            return
+        if self.procs.is_main:
+            logger.warning("%s was written by %d process(es) and is resumed by %d: the random numbers (and so "
+                           "the losses) differ from those of an uninterrupted run", self.exp_dir / "checkpoint.pt",
+                           len(ranks), self.procs.world_size)
+        seed_everything(self.conf.seed + 1_000_003 * self.epoch + self.procs.rank)
 
     # ---------------------------------------------------------------- loop
     def fit(self, resume: bool = False) -> Dict[str, float]:
         """Train to ``max_epochs``; with ``resume`` continue from ``checkpoint.pt`` exactly."""
+        main = self.procs.is_main
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.exp_dir / "checkpoint.pt"
         if ckpt.exists() and not resume:
             raise TrainingError(f"{ckpt} exists: pass --resume to continue that run, "
                                 f"or remove {self.exp_dir} to start again")
-        setup_logging(self.exp_dir / "train.log")
+        if main:
+            setup_logging(self.exp_dir / "train.log")
         if self.conf.num_threads > 0:
             torch.set_num_threads(self.conf.num_threads)
         if resume and ckpt.exists():
-            state = torch.load(ckpt, map_location=self.device, weights_only=False)
+            # on the CPU: random states must stay CPU tensors; weights and optimiser states move to the
+            # parameters' device when loaded
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
             self.load_state_dict(state)
-            self._truncate_loss_csv(self.epoch)
-            logger.info("resumed from %s after epoch %d (step %d)", ckpt, self.epoch, self.step)
-            if state["config"] != self.exp.to_dict():
-                logger.info("the config differs from the checkpoint's; config.yaml now holds the new one")
-                save_config(self.exp, self.exp_dir / "config.yaml")
+            if main:
+                self._truncate_loss_csv(self.epoch)
+                logger.info("resumed from %s after epoch %d (step %d)", ckpt, self.epoch, self.step)
+                if state["config"] != self.exp.to_dict():
+                    logger.info("the config differs from the checkpoint's; config.yaml now holds the new one")
+                    save_config(self.exp, self.exp_dir / "config.yaml")
         else:
-            seed_everything(self.conf.seed)
-            save_config(self.exp, self.exp_dir / "config.yaml")
-            logger.info("model %s: %d parameters, device %s", self.exp.model,
-                        sum(p.numel() for p in self.model.parameters()), self.device)
-        if self.epoch >= self.conf.max_epochs:
+            # each process its own random stream; the single process (rank 0) keeps trainer.seed
+            seed_everything(self.conf.seed + self.procs.rank)
+            if main:
+                save_config(self.exp, self.exp_dir / "config.yaml")
+                logger.info("model %s: %d parameters, device %s%s", self.exp.model,
+                            sum(p.numel() for p in self.model.parameters()), self.device,
+                            f", {self.procs.world_size} processes" if self.procs.distributed else "")
+            self._init_from_first_batch()
+        if self.epoch >= self.conf.max_epochs and main:
             logger.info("already trained for %d epochs; nothing to do", self.epoch)
         last: Dict[str, float] = {}
         while self.epoch < self.conf.max_epochs:
@@ -190,9 +227,14 @@ class Trainer:
         return last
 
     def _loader(self, dataset: Dataset, shuffle: bool, epoch: int) -> DataLoader:
+        """This process's batches of ``dataset``: a seeded shuffle of the epoch, or every item in order."""
         generator = torch.Generator().manual_seed(self.conf.seed * 100003 + epoch)
-        return DataLoader(dataset, batch_size=self.conf.batch_size, shuffle=shuffle, generator=generator,
-                          num_workers=self.conf.num_workers, drop_last=False)
+        procs = self.procs
+        sampler = (distributed.ShardedSampler(len(dataset), generator, procs.rank, procs.world_size) if shuffle
+                   else distributed.shard(len(dataset), procs))
+        return DataLoader(dataset, batch_size=self.local_batch_size, sampler=sampler, generator=generator,
+                          num_workers=self.conf.num_workers, drop_last=False,
+                          pin_memory=self.device.type == "cuda", worker_init_fn=distributed.worker_init_fn(procs))
 
     def _to_device(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -204,6 +246,51 @@ class Trainer:
                 f"The last good state is {self.exp_dir / 'checkpoint.pt'} (epoch {self.epoch}); lower "
                 "optim_conf.lr, set trainer.grad_clip, or check the features for inf/NaN")
 
+    def _init_from_first_batch(self) -> None:
+        """With several processes, modules that initialise from their first batch (ActNorm) see the first
+        global batch on every process, as the single process would; training's random state is kept."""
+        if not (self.procs.distributed and distributed.needs_data_init(self.model)):
+            return
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(1)
+        generator = torch.Generator().manual_seed(self.conf.seed * 100003 + 1)
+        loader = DataLoader(self.train_set, batch_size=self.conf.batch_size, generator=generator,
+                            sampler=distributed.ShardedSampler(len(self.train_set), generator))
+        rng = _rng_state()
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.model(self._to_device(next(iter(loader))))
+        finally:
+            _set_rng_state(rng)
+        self.procs.broadcast_module(self.model)
+
+    def _train_batch(self, batch: Dict[str, torch.Tensor], epoch: int) -> Dict[str, float]:
+        """One step on this process's share of a batch; the loss checked is the mean over the processes."""
+        with distributed.autocast(self.conf.amp, self.device):
+            if self.own_step:
+                stats = self.model.train_step(batch, self.optimizers, self.step)
+                self.step += 1
+                self._check_finite(self.procs.mean(stats["loss"]), epoch)
+                return stats
+            loss, stats = self.train_module(batch)
+        self.step += 1
+        self._check_finite(self.procs.mean(loss.detach()), epoch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        if self.conf.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        return stats
+
     def _run_epoch(self, epoch: int) -> Dict[str, float]:
         self.model.train()
         if hasattr(self.train_set, "set_epoch"):
@@ -211,42 +298,41 @@ class Trainer:
         totals: Dict[str, float] = defaultdict(float)
         counts: Dict[str, int] = defaultdict(int)  # per key: a train_step may report a key on some steps only
         bar = tqdm(self._loader(self.train_set, True, epoch), desc=f"epoch {epoch}/{self.conf.max_epochs}",
-                   leave=False, dynamic_ncols=True, disable=None)
+                   leave=False, dynamic_ncols=True, disable=None if self.procs.is_main else True)
         for batch in bar:
             batch = self._to_device(batch)
-            if self.own_step:
-                stats = self.model.train_step(batch, self.optimizers, self.step)
-                self.step += 1
-                self._check_finite(stats["loss"], epoch)
-            else:
-                loss, stats = self.model(batch)
-                self.step += 1
-                self._check_finite(loss.item(), epoch)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.conf.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
-                self.optimizer.step()
+            stats = self._train_batch(batch, epoch)
             n = batch["feats"].shape[0]
             for key, value in stats.items():
                 totals[key] += value * n
                 counts[key] += n
             bar.set_postfix(loss=f"{stats['loss']:.4f}")
-        return {k: v / counts[k] for k, v in totals.items()}
+        return self._epoch_means(totals, counts)
+
+    def _epoch_means(self, totals: Dict[str, float], counts: Dict[str, int]) -> Dict[str, float]:
+        """Per-example means of the statistics over the whole epoch, summed over every process."""
+        sums: Dict[str, float] = defaultdict(float)
+        ns: Dict[str, int] = defaultdict(int)
+        for part_totals, part_counts in self.procs.gather((dict(totals), dict(counts))):
+            for key, value in part_totals.items():
+                sums[key] += value
+                ns[key] += part_counts[key]
+        return {k: v / ns[k] for k, v in sums.items()}
 
     @torch.no_grad()
     def _validate(self) -> Dict[str, float]:
         self.model.eval()
         totals: Dict[str, float] = defaultdict(float)
-        count = 0
+        counts: Dict[str, int] = defaultdict(int)
         for batch in self._loader(self.valid_set, False, 0):
             batch = self._to_device(batch)
-            _, stats = self.model(batch)
+            with distributed.autocast(self.conf.amp, self.device):
+                _, stats = self.model(batch)
             n = batch["feats"].shape[0]
-            count += n
             for key, value in stats.items():
                 totals[key] += value * n
-        return {k: v / count for k, v in totals.items()}
+                counts[key] += n
+        return self._epoch_means(totals, counts)
 
     def _step_scheduler(self, stats: Dict[str, float]) -> None:
         for scheduler in self.schedulers.values():
@@ -271,30 +357,40 @@ class Trainer:
 
     # ---------------------------------------------------------------- outputs
     def _end_epoch(self, train: Dict[str, float], valid: Dict[str, float], seconds: float) -> Dict[str, float]:
-        weights = self.model.state_dict()
-        atomic_torch_save(weights, self.exp_dir / f"epoch{self.epoch}.pt")
-        self._prune_snapshots()
-        shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "latest.pt")
         metric = (valid or train).get(self.conf.best_metric)
         if metric is None:
             raise ConfigError(f"trainer.best_metric='{self.conf.best_metric}' is not a statistic of "
                               f"{self.exp.model}; choose one of {', '.join(train)}")
-        if metric < self.best_value:
+        improved = metric < self.best_value
+        if improved:
             self.best_value, self.best_epoch = metric, self.epoch
-            shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "best.pt")
         row = {"epoch": self.epoch, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
                "seconds": round(seconds, 2)}
         row.update({f"train_{k}": v for k, v in train.items()})
         row.update({f"valid_{k}": v for k, v in valid.items()})
+        # batch-norm statistics differ a little between processes: keep rank 0's, the ones saved
+        self.procs.broadcast_module(self.model, buffers_only=True)
+        state = self.state_dict()  # every process takes part (the random states are gathered)
+        if self.procs.is_main:
+            self._write_epoch_outputs(row, improved, state)
+        self.procs.barrier()
+        return row
+
+    def _write_epoch_outputs(self, row: Dict[str, Any], improved: bool, state: Dict[str, Any]) -> None:
+        atomic_torch_save(self.model.state_dict(), self.exp_dir / f"epoch{self.epoch}.pt")
+        self._prune_snapshots()
+        shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "latest.pt")
+        if improved:
+            shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "best.pt")
         self._append_loss_csv(row)
         self._plot_losses()
         self._write_summary(row)
         self._run_epoch_hooks()
         # the resume state goes last: a crash before it makes the epoch run again on resume
-        atomic_torch_save(self.state_dict(), self.exp_dir / "checkpoint.pt")
+        atomic_torch_save(state, self.exp_dir / "checkpoint.pt")
         shown = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith(("train_", "valid_")))
-        logger.info("epoch %d/%d step %d %.1fs %s", self.epoch, self.conf.max_epochs, self.step, seconds, shown)
-        return row
+        logger.info("epoch %d/%d step %d %.1fs %s", self.epoch, self.conf.max_epochs, self.step, row["seconds"],
+                    shown)
 
     def _write_summary(self, row: Dict[str, Any]) -> None:
         """summary.json: what the results stage reports without loading the model."""
