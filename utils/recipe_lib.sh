@@ -38,13 +38,16 @@ make_synth_corpus() {
     --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
 }
 
+# bg_slot N: wait until fewer than N of this recipe's background jobs run
+bg_slot() { while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do wait -n || true; done; }
+
 # bg_job N NAME CMD...: run CMD in the background once fewer than N of this recipe's jobs run;
 # its output goes to $exp/log/NAME.log, its exit status to $exp/log/NAME.rc
 bg_job() {
   local n=$1 name=$2
   shift 2
   mkdir -p "$exp/log"
-  while [ "$(jobs -rp | wc -l)" -ge "$n" ]; do wait -n || true; done
+  bg_slot "$n"
   rm -f "$exp/log/$name.rc"
   ( rc=0; "$@" > "$exp/log/$name.log" 2>&1 || rc=$?; echo "$rc" > "$exp/log/$name.rc" ) &
 }

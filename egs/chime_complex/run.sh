@@ -136,7 +136,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # the joint models, $nj at a time on the CPU (one thread each: threads oversubscribed on shared cores
   # are slow), one at a time on GPUs
   for m in "${joint[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$(training_jobs)" ]; do wait -n || true; done
+    bg_slot "$(training_jobs)"
     log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
     train_model "$m" &
   done

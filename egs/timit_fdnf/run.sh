@@ -92,6 +92,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow)
   names=()
   for m in $models; do
+    bg_slot "$(training_jobs)"
     log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
@@ -145,6 +146,7 @@ fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for f in phone spk; do
+    bg_slot "$(training_jobs)"
     log 5 "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
     bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
