@@ -6,7 +6,7 @@ Everything runs on torch tensors on any device; PGHI's path integration and the 
 run on the CPU.
 """
 from speechgen.signal.deltas import add_deltas, compute_deltas, delta_filters
-from speechgen.signal.griffin_lim import (
+from speechgen.signal.phase_retrieval import (
     fast_griffin_lim,
     griffin_lim,
     pghi,
