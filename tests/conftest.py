@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,25 @@ def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subproces
     dirs = ["--corpus-dir", root / "corpus", "--data", root / "data", "--dump", root / "dump", "--exp", root / "exp"]
     return subprocess.run(["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs),
                            *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def apt_install(packages, timeout: int = 900, recommends: bool = True):
+    """Install Debian packages a test needs; returns why it did not (None once installed).
+
+    Only where the tests may change the system: as root with apt-get, and in CI (``CI=true``) or with
+    ``SPEECHGEN_INSTALL_SYSTEM_PACKAGES=1``."""
+    if os.environ.get("CI") != "true" and os.environ.get("SPEECHGEN_INSTALL_SYSTEM_PACKAGES") != "1":
+        return (f"install {' '.join(packages)} (apt-get), or set SPEECHGEN_INSTALL_SYSTEM_PACKAGES=1 "
+                "to let the tests install it as root")
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return f"installing {' '.join(packages)} needs root and apt-get"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-qq"],
+                ["apt-get", "install", "-y", "-qq", *([] if recommends else ["--no-install-recommends"]), *packages]):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return f"`{' '.join(cmd)}` took over {timeout} s"
+        if out.returncode != 0:
+            return f"`{' '.join(cmd)}` failed: {out.stderr.strip()[-300:]}"
+    return None

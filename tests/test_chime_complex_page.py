@@ -5,8 +5,9 @@ protocol (a minimal websocket client below; the standard library has none): it m
 console error, exception or failed resource, every ``<audio>`` source must answer HTTP 200, reach
 ``readyState >= 2`` with a positive duration, and ``play()`` must resolve; every image must load.
 
-Chromium is Debian's ``chromium``: installed here with apt when missing and running as root,
-otherwise the test is skipped with the reason.
+Chromium is Debian's ``chromium``: installed with apt when missing, as root in CI (``CI=true``) or with
+``SPEECHGEN_INSTALL_SYSTEM_PACKAGES=1`` (``conftest.apt_install``); otherwise the test is skipped
+with the reason.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from chime_complex_helpers import DEBUG_MODELS, debug_run
+from conftest import apt_install
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -57,18 +59,13 @@ AUDIO_CHECK = """
 
 
 def find_chromium() -> str:
-    """The chromium binary, installed with apt when missing (root only); pytest.skip otherwise."""
+    """The chromium binary, installed with apt when missing and allowed; pytest.skip otherwise."""
     for name in ("chromium", "chromium-browser"):
         if shutil.which(name):
             return shutil.which(name)
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("headless Chromium is not installed and cannot be (needs root and apt-get): "
-                    "install Debian's `chromium` package to run this test")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        if done.returncode != 0:
-            pytest.skip(f"`{' '.join(cmd)}` failed, so headless Chromium is unavailable: {done.stderr[-300:]}")
+    why = apt_install(["chromium"])
+    if why:
+        pytest.skip(f"headless Chromium is not installed: {why}")
     if shutil.which("chromium") is None:
         pytest.skip("apt-get installed no `chromium` binary")
     return shutil.which("chromium")

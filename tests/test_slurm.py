@@ -3,8 +3,8 @@
 The fixture writes a slurm.conf into a temp dir (no authentication daemon: auth/none; no
 accounting; free ports) and starts slurmctld and slurmd in the foreground, stopping both
 afterwards. Where Slurm is missing it is installed with apt-get when the tests run as root in CI
-(CI=true) or with SPEECHGEN_INSTALL_SLURM=1; otherwise, or when the daemons do not come up, the
-tests that need the cluster are skipped, saying why.
+(CI=true) or with SPEECHGEN_INSTALL_SYSTEM_PACKAGES=1 (conftest.apt_install); otherwise, or when the
+daemons do not come up, the tests that need the cluster are skipped, saying why.
 """
 import importlib.util
 import os
@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, apt_install
 from test_distributed import free_port
 
 SLURM_PY = ROOT / "utils" / "slurm.py"
@@ -33,22 +33,6 @@ def load_launcher():
 
 def which(tool):
     return shutil.which(tool, path=SBIN_PATH)
-
-
-def install_slurm():
-    """apt-get install the Slurm daemons and clients; returns why not, or None once installed."""
-    if os.geteuid() != 0 or which("apt-get") is None:
-        return "not root, or no apt-get"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd, timeout in ((["apt-get", "update", "-qq"], 300),
-                         (["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES], 600)):
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(cmd)} took over {timeout} s"
-        if out.returncode != 0:
-            return f"{' '.join(cmd)} failed: {out.stderr.strip()[-300:]}"
-    return None
 
 
 def write_cluster_conf(root, node):
@@ -82,12 +66,9 @@ def tail(path, n=5):
 def cluster(tmp_path_factory):
     """The environment under which the Slurm commands talk to a fresh one-node cluster."""
     if which("slurmctld") is None or which("slurmd") is None or which("sbatch") is None:
-        if os.environ.get("CI") != "true" and os.environ.get("SPEECHGEN_INSTALL_SLURM") != "1":
-            pytest.skip("Slurm is not installed (apt-get install slurmctld slurmd slurm-client; or set "
-                        "SPEECHGEN_INSTALL_SLURM=1 to let the test install it as root)")
-        why = install_slurm()
+        why = apt_install(PACKAGES, timeout=600, recommends=False)
         if why:
-            pytest.skip(f"Slurm is not installed and could not be: {why}")
+            pytest.skip(f"Slurm is not installed: {why}")
     if os.geteuid() != 0:
         pytest.skip("slurmd must run as root to start the jobs of other users' ids")
     root = tmp_path_factory.mktemp("slurm")
