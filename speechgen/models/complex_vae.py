@@ -79,6 +79,15 @@ def _activation(name: str) -> nn.Module:
     raise ConfigError(f"unknown activation {name!r}; use relu, gelu or tanh")
 
 
+def _frame_stack(n_in: int, hidden: int, n_out: int, context: int, act: str) -> nn.Sequential:
+    """(B, n_in, T) -> (B, n_out, T): a convolution over ``2 * context + 1`` frames, then two 1x1 layers."""
+    return nn.Sequential(
+        nn.Conv1d(n_in, hidden, 2 * context + 1, padding=context), _activation(act),
+        nn.Conv1d(hidden, hidden, 1), _activation(act),
+        nn.Conv1d(hidden, n_out, 1),
+    )
+
+
 class FrameEncoder(nn.Module):
     """``q(z | |X|)``: (B, F, T) normalised log-magnitude -> mean and log-variance, each (B, D, T).
 
@@ -87,11 +96,7 @@ class FrameEncoder(nn.Module):
 
     def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(n_bins, hidden, 2 * context + 1, padding=context), _activation(act),
-            nn.Conv1d(hidden, hidden, 1), _activation(act),
-            nn.Conv1d(hidden, 2 * latent_dim, 1),
-        )
+        self.net = _frame_stack(n_bins, hidden, 2 * latent_dim, context, act)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         mu, logvar = self.net(x).chunk(2, dim=1)
@@ -103,11 +108,7 @@ class MagnitudeDecoder(nn.Module):
 
     def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(latent_dim, hidden, 2 * context + 1, padding=context), _activation(act),
-            nn.Conv1d(hidden, hidden, 1), _activation(act),
-            nn.Conv1d(hidden, 2 * n_bins, 1),
-        )
+        self.net = _frame_stack(latent_dim, hidden, 2 * n_bins, context, act)
 
     def forward(self, z: Tensor) -> Tuple[Tensor, Tensor]:
         mean, logvar = self.net(z).chunk(2, dim=1)
