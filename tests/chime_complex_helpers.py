@@ -23,7 +23,7 @@ def run_recipe(root: Path, *args, timeout: int = 600) -> subprocess.CompletedPro
 
 
 def debug_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The debug recipe with models ``DEBUG_MODELS``, run once per session; returns (root, result)."""
+    """The debug recipe with models ``DEBUG_MODELS``, run once per pytest session; returns (root, result)."""
     if "root" not in _DEBUG_RUN:
         root = tmp_path_factory.mktemp("chime_complex")
         _DEBUG_RUN["root"], _DEBUG_RUN["out"] = root, run_recipe(root, "--models", DEBUG_MODELS)

@@ -35,7 +35,7 @@ def _paired(exp_root: Path, model_a: str, cond_a: str, model_b: str, cond_b: str
 
 
 def target_section(exp_root: Path, summaries: Dict[str, dict], models: List[str]) -> List[str]:
-    """The issue's targets on PESQ-WB: the best J with its phase alone vs M with random phase (+0.5),
+    """The reproduction targets on PESQ-WB: the best J with its phase alone vs M with random phase (+0.5),
     and the best J + GLA vs M + GLA (> 0), with the paired differences over the test utterances."""
     def condition(model: str, prefix: str, gla: bool) -> Optional[str]:
         for name in summaries.get(model, {}):
