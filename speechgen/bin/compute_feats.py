@@ -21,6 +21,7 @@ from speechgen.data.audio import load_wav
 from speechgen.data.dataset import read_mapping
 from speechgen.data.validate import parse_time, read_table
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
+from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError, SpeechgenError
 
 LABEL_FILES = ("seg2phone", "seg2spk", "segments")
@@ -37,12 +38,6 @@ def read_segments(data_dir: Path) -> Dict[str, List[Tuple[str, float, float]]]:
     return by_utt
 
 
-def job_utterances(utts: List[str], nj: int, job: int) -> List[str]:
-    """The job-th (1-based) of nj contiguous, near-equal chunks of the sorted utterance list."""
-    bounds = np.linspace(0, len(utts), nj + 1).round().astype(int)
-    return utts[bounds[job - 1]:bounds[job]]
-
-
 def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecConfig) -> int:
     """Extract one job's share; returns the number of segments written."""
     wavs = read_mapping(data_dir / "wav.scp")
@@ -52,7 +47,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecC
     scp_tmp = scp.with_name(scp.name + ".tmp")
     n = 0
     with kaldiio.WriteHelper(f"ark,scp:{ark},{scp_tmp}") as writer:
-        for utt in job_utterances(sorted(segments), nj, job):
+        for utt in job_share(sorted(segments), nj, job):
             if utt not in wavs:
                 raise DataError(f"{data_dir / 'segments'}: utterance {utt} is not in wav.scp")
             x = load_wav(wavs[utt], conf.sample_rate)
@@ -76,22 +71,14 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecC
 
 def merge_jobs(data_dir: Path, out_dir: Path, nj: int) -> int:
     """Join ``feats.{1..nj}.scp`` into ``feats.scp`` (sorted) and copy the label files."""
-    lines: List[str] = []
-    for job in range(1, nj + 1):
-        scp = out_dir / f"feats.{job}.scp"
-        if not scp.is_file():
-            raise DataError(f"{scp}: missing, job {job} did not finish (see {out_dir}/log/feats.{job}.log)")
-        lines += scp.read_text().splitlines()
-    lines.sort(key=lambda line: line.split(maxsplit=1)[0].encode())
+    lines = gather_job_lines(out_dir, "feats", nj, log="feats")
     expected = sum(len(v) for v in read_segments(data_dir).values())
     if len(lines) != expected:
         raise DataError(f"{out_dir}: the jobs wrote {len(lines)} segments, {data_dir}/segments has {expected}")
     for name in LABEL_FILES:
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)
-    tmp = out_dir / "feats.scp.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out_dir / "feats.scp")
+    write_lines_atomic(out_dir / "feats.scp", lines)
     return len(lines)
 
 
@@ -119,8 +106,7 @@ def main(argv=None) -> int:
                              hop_length=args.hop_length, n_fft=args.n_fft)
     try:
         if args.job is not None:
-            if not 1 <= args.job <= args.nj:
-                raise DataError(f"--job {args.job} is outside 1..{args.nj}")
+            check_job(args.nj, args.job)
             n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
             print(f"job {args.job}/{args.nj}: {n} segments -> {args.out_dir}/feats.{args.job}.scp")
             return 0

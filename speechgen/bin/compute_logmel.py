@@ -13,14 +13,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import List
 
 import kaldiio
 import yaml
 
-from speechgen.bin.compute_feats import job_utterances
 from speechgen.data.audio import load_wav
 from speechgen.data.frames import LogMelConfig, frame_labels, log_mel_deltas, num_feature_frames
+from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
 from speechgen.data.timit import read_data_dir
 from speechgen.errors import DataError, SpeechgenError
 from speechgen.signal.mel import mel_filterbank
@@ -38,7 +37,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: LogMelConfig
     frames = 0
     with kaldiio.WriteHelper(f"ark,scp:{out_dir / f'feats.{job}.ark'},{tmp_scps[0]}") as feat_writer, \
             kaldiio.WriteHelper(f"ark,scp:{out_dir / f'ali.{job}.ark'},{tmp_scps[1]}") as ali_writer:
-        for utt in job_utterances(sorted(wavs), nj, job):
+        for utt in job_share(sorted(wavs), nj, job):
             x = load_wav(wavs[utt], conf.sample_rate)
             if num_feature_frames(len(x), conf) == 0:
                 raise DataError(f"{wavs[utt]}: {len(x)} samples, shorter than one {conf.n_fft}-sample frame; "
@@ -56,20 +55,10 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: LogMelConfig
     return frames
 
 
-def _merge_scps(out_dir: Path, name: str, nj: int) -> List[str]:
-    lines: List[str] = []
-    for job in range(1, nj + 1):
-        scp = out_dir / f"{name}.{job}.scp"
-        if not scp.is_file():
-            raise DataError(f"{scp}: missing, job {job} did not finish (see {out_dir}/log/feats.{job}.log)")
-        lines += scp.read_text().splitlines()
-    return sorted(lines, key=lambda line: line.split(maxsplit=1)[0].encode())
-
-
 def merge_jobs(data_dir: Path, out_dir: Path, nj: int, conf: LogMelConfig) -> int:
     """Join the jobs' scps into ``feats.scp`` and ``ali.scp``; returns the number of utterances."""
     expected = len(read_data_dir(data_dir)["wav.scp"])
-    merged = {name: _merge_scps(out_dir, name, nj) for name in ("feats", "ali")}
+    merged = {name: gather_job_lines(out_dir, name, nj, log="feats") for name in ("feats", "ali")}
     for name, lines in merged.items():
         if len(lines) != expected:
             raise DataError(f"{out_dir}: the jobs wrote {len(lines)} {name} entries, {data_dir}/wav.scp has {expected}")
@@ -79,9 +68,7 @@ def merge_jobs(data_dir: Path, out_dir: Path, nj: int, conf: LogMelConfig) -> in
             shutil.copyfile(data_dir / table, out_dir / table)
     # feats.scp last: its presence says the dir is complete
     for name in ("ali", "feats"):
-        tmp = out_dir / f"{name}.scp.tmp"
-        tmp.write_text("\n".join(merged[name]) + "\n")
-        os.replace(tmp, out_dir / f"{name}.scp")
+        write_lines_atomic(out_dir / f"{name}.scp", merged[name])
     return expected
 
 
@@ -110,8 +97,7 @@ def main(argv=None) -> int:
         conf = LogMelConfig(sample_rate=args.sample_rate, win_length=args.win_length, hop_length=args.hop_length,
                             n_fft=args.n_fft, n_mels=args.n_mels, delta_order=args.delta_order)
         if args.job is not None:
-            if not 1 <= args.job <= args.nj:
-                raise DataError(f"--job {args.job} is outside 1..{args.nj}")
+            check_job(args.nj, args.job)
             n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
             print(f"job {args.job}/{args.nj}: {n} frames -> {args.out_dir}/feats.{args.job}.scp")
             return 0

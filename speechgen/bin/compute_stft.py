@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from speechgen.data.complex_feats import compute_job, compute_log_magnitude_stats, merge_jobs
-from speechgen.errors import DataError, SpeechgenError
+from speechgen.data.jobs import check_job
+from speechgen.errors import SpeechgenError
 from speechgen.signal.stft import STFTConfig
 
 
@@ -41,8 +42,7 @@ def main(argv=None) -> int:
         conf = STFTConfig(n_fft=args.n_fft, hop_length=args.hop_length, win_length=args.win_length,
                           window=args.window, sample_rate=args.sample_rate)
         if args.job is not None:
-            if not 1 <= args.job <= args.nj:
-                raise DataError(f"--job {args.job} is outside 1..{args.nj}")
+            check_job(args.nj, args.job)
             n = compute_job(args.data_dir, args.out_dir, conf, args.nj, args.job)
             print(f"job {args.job}/{args.nj}: {n} utterances -> {args.out_dir}/feats.{args.job}.scp")
             return 0

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from speechgen.data.audio import load_wav
 from speechgen.data.dataset import Cmvn, open_feats_scp, read_mapping, read_matrix, resolve_loading
+from speechgen.data.jobs import gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError
 from speechgen.signal.stft import STFTConfig, istft
 
@@ -64,12 +65,6 @@ def read_stft_config(feats_dir: str | os.PathLike) -> STFTConfig:
     return STFTConfig.from_dict(yaml.safe_load(path.read_text()))
 
 
-def job_keys(keys: List[str], nj: int, job: int) -> List[str]:
-    """The job-th (1-based) of nj contiguous near-equal chunks of the sorted keys."""
-    bounds = np.linspace(0, len(keys), nj + 1).round().astype(int)
-    return keys[bounds[job - 1]:bounds[job]]
-
-
 def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, job: int = 1) -> int:
     """STFT of the job's share of ``data_dir/wav.scp`` -> ``out_dir/feats.JOB.{ark,scp}`` and
     ``utt2num_samples.JOB``; returns the number of utterances. A wav at another rate, unreadable or
@@ -80,7 +75,7 @@ def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, jo
     scp_tmp = scp.with_name(scp.name + ".tmp")
     lengths = []
     with kaldiio.WriteHelper(f"ark,scp:{ark},{scp_tmp}") as writer:
-        for utt in job_keys(sorted(wavs), nj, job):
+        for utt in job_share(sorted(wavs), nj, job):
             x = load_wav(wavs[utt], conf.sample_rate)
             if x.size < conf.n_fft:
                 raise DataError(f"{wavs[utt]}: {x.size} samples, shorter than one STFT frame "
@@ -95,26 +90,17 @@ def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, jo
 def merge_jobs(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int) -> int:
     """Join the jobs' scps into ``feats.scp`` (sorted), write ``utt2num_samples``, ``stft.yaml`` and
     copy the data dir's tables; ``feats.scp`` is written last."""
-    lines: List[str] = []
-    lengths: List[str] = []
-    for job in range(1, nj + 1):
-        scp = out_dir / f"feats.{job}.scp"
-        if not scp.is_file():
-            raise DataError(f"{scp}: missing, job {job} did not finish (see {out_dir}/log/stft.{job}.log)")
-        lines += scp.read_text().splitlines()
-        lengths += (out_dir / f"utt2num_samples.{job}").read_text().splitlines()
+    lines = gather_job_lines(out_dir, "feats", nj, log="stft")
+    lengths = gather_job_lines(out_dir, "utt2num_samples", nj, log="stft", suffix="")
     expected = len(read_mapping(data_dir / "wav.scp"))
     if len(lines) != expected:
         raise DataError(f"{out_dir}: the jobs wrote {len(lines)} utterances, {data_dir}/wav.scp has {expected}")
-    by_key = lambda line: line.split(maxsplit=1)[0].encode()  # noqa: E731  (C order)
     for name in COPIED_FILES:
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)
-    (out_dir / "utt2num_samples").write_text("".join(f"{line}\n" for line in sorted(lengths, key=by_key)))
+    (out_dir / "utt2num_samples").write_text("".join(f"{line}\n" for line in lengths))
     (out_dir / "stft.yaml").write_text(yaml.safe_dump(conf.to_dict(), sort_keys=False))
-    tmp = out_dir / "feats.scp.tmp"
-    tmp.write_text("".join(f"{line}\n" for line in sorted(lines, key=by_key)))
-    os.replace(tmp, out_dir / "feats.scp")
+    write_lines_atomic(out_dir / "feats.scp", lines)
     return len(lines)
 
 
