@@ -106,25 +106,7 @@ def merge_jobs(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int) -> int:
 
 def compute_log_magnitude_stats(feats_dir: Path, floor: float = LOG_FLOOR, std_floor: float = 1e-3) -> Cmvn:
     """Per-bin mean/std of the log-magnitude over every frame of ``feats_dir`` -> ``feats_dir/cmvn.npz``."""
-    scp = feats_dir / "feats.scp"
-    if not scp.is_file():
-        raise DataError(f"{scp}: missing; run the feature stage first")
-    total = total_sq = 0.0
-    count = 0
-    for key, mat in kaldiio.load_scp_sequential(str(scp)):
-        if not np.isfinite(mat).all():
-            raise DataError(f"{scp}: matrix {key} holds inf/NaN; re-run the feature stage")
-        logmag = log_magnitude_phase(mat, floor)[0].astype(np.float64)
-        total = total + logmag.sum(0)
-        total_sq = total_sq + (logmag ** 2).sum(0)
-        count += logmag.shape[0]
-    if count == 0:
-        raise DataError(f"{scp}: holds no features")
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, std_floor ** 2))
-    cmvn = Cmvn(mean, std)
-    cmvn.save(feats_dir / "cmvn.npz", count)
-    return cmvn
+    return Cmvn.estimate(feats_dir, std_floor, transform=lambda mat: log_magnitude_phase(mat, floor)[0])
 
 
 def read_num_samples(feats_dir: Path) -> Dict[str, int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import kaldiio
 import numpy as np
@@ -52,6 +52,33 @@ class Cmvn:
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, mean=self.mean, std=self.std, count=np.int64(count))
         tmp.replace(path)
+
+    @classmethod
+    def estimate(cls, feats_dir: str | Path, floor: float = 1e-3,
+                 transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> "Cmvn":
+        """Per-bin statistics over every frame of every matrix of ``feats_dir/feats.scp``, accumulated in
+        float64, std floored at ``floor``; ``transform`` maps each matrix first (e.g. complex STFT ->
+        log-magnitude). Saved as ``feats_dir/cmvn.npz``. A non-finite matrix or an empty scp raises."""
+        scp = Path(feats_dir) / "feats.scp"
+        if not scp.is_file():
+            raise DataError(f"{scp}: missing; run the feature stage first")
+        total = total_sq = 0.0
+        count = 0
+        for key, mat in kaldiio.load_scp_sequential(str(scp)):
+            if not np.isfinite(mat).all():
+                raise DataError(f"{scp}: matrix {key} holds inf/NaN; re-run the feature stage")
+            if transform is not None:
+                mat = transform(mat)
+            mat = np.asarray(mat, dtype=np.float64).reshape(-1, mat.shape[-1])
+            total = total + mat.sum(0)
+            total_sq = total_sq + (mat ** 2).sum(0)
+            count += mat.shape[0]
+        if count == 0:
+            raise DataError(f"{scp}: holds no features")
+        mean = total / count
+        cmvn = cls(mean, np.sqrt(np.maximum(total_sq / count - mean ** 2, floor ** 2)))
+        cmvn.save(scp.parent / "cmvn.npz", count)
+        return cmvn
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
