@@ -38,6 +38,15 @@ make_synth_corpus() {
     --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
 }
 
+# feature_jobs SCRIPT LOG DATA_DIR OUT_DIR [OPTION...]: a feature stage script's $nj jobs through
+# $train_cmd (logs OUT_DIR/log/LOG.JOB.log), then its --merge; OPTIONs go to both
+feature_jobs() {
+  local script=$1 logname=$2 src=$3 dst=$4
+  shift 4
+  $train_cmd JOB=1:"$nj" "$dst/log/$logname.JOB.log" "$script" --nj "$nj" --job JOB "$@" "$src" "$dst"
+  "$script" --nj "$nj" --merge "$@" "$src" "$dst"
+}
+
 # bg_slot N: wait until fewer than N of this recipe's background jobs run
 bg_slot() { while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do wait -n || true; done; }
 

@@ -99,10 +99,8 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
     log 1 "complex STFT of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
     utils/validate_data_dir.py "$data/$x"
-    $train_cmd JOB=1:"$nj" "$dump/$x/log/stft.JOB.log" \
-      speechgen-compute-stft --nj "$nj" --job JOB --n-fft "$n_fft" --hop-length "$hop_length" "$data/$x" "$dump/$x"
-    stats=(); [ "$x" = train ] && stats=(--stats)
-    speechgen-compute-stft --nj "$nj" --merge --n-fft "$n_fft" --hop-length "$hop_length" "${stats[@]}" "$data/$x" "$dump/$x"
+    stats=(); [ "$x" = train ] && stats=(--stats)  # the merge writes the training set's statistics
+    feature_jobs speechgen-compute-stft stft "$data/$x" "$dump/$x" --n-fft "$n_fft" --hop-length "$hop_length" "${stats[@]}"
   done
 fi
 

@@ -81,9 +81,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   for x in train dev test; do
     if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
     log 1 "features of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
-    $train_cmd JOB=1:"$nj" "$dump/$x/log/feats.JOB.log" \
-      speechgen-compute-feats --nj "$nj" --job JOB "$data/$x" "$dump/$x"
-    speechgen-compute-feats --nj "$nj" --merge "$data/$x" "$dump/$x"
+    feature_jobs speechgen-compute-feats feats "$data/$x" "$dump/$x"
   done
   [ -f "$dump/train/cmvn.npz" ] || speechgen-compute-cmvn "$dump/train"
 fi

@@ -90,14 +90,8 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   for x in train dev test; do
     if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
-    log 1 "log-mel features and frame labels of $data/$x -> $dump/$x ($nj jobs)"
-    if [ "$nj" -gt 1 ]; then
-      $train_cmd JOB=1:"$nj" "$dump/$x/log/feats.JOB.log" \
-        speechgen-compute-logmel --nj "$nj" --job JOB "$data/$x" "$dump/$x"
-      speechgen-compute-logmel --nj "$nj" --merge "$data/$x" "$dump/$x"
-    else  # one job: extract and merge in one process
-      speechgen-compute-logmel "$data/$x" "$dump/$x"
-    fi
+    log 1 "log-mel features and frame labels of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
+    feature_jobs speechgen-compute-logmel feats "$data/$x" "$dump/$x"
   done
   [ -f "$dump/train/cmvn.npz" ] || speechgen-compute-cmvn "$dump/train"
 fi
