@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from speechgen.data.dataset import Cmvn  # noqa: E402
+from speechgen.eval.plots import save_figure  # noqa: E402
 
 
 def can_reconstruct(model) -> bool:
@@ -54,15 +55,6 @@ def static_part(windows: np.ndarray, cmvn: Optional[Cmvn], n_mels: int) -> np.nd
     return windows[..., :n_mels]
 
 
-def _save(fig, out_png: str | Path, dpi: int = 100) -> None:
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, out_png)
-
-
 def plot_window_strips(rows: Sequence[np.ndarray], row_titles: Sequence[str], out_png: str | Path,
                        labels: Optional[Sequence[str]] = None, title: str = "") -> None:
     """Rows of back-to-back windows, each row one image ``(n * T) x n_mels``; one colour scale for all.
@@ -88,7 +80,7 @@ def plot_window_strips(rows: Sequence[np.ndarray], row_titles: Sequence[str], ou
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png, dpi=100)
 
 
 def plot_window_grid(windows: np.ndarray, out_png: str | Path, row_titles: Optional[Sequence[str]] = None,
@@ -111,7 +103,7 @@ def plot_window_grid(windows: np.ndarray, out_png: str | Path, row_titles: Optio
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png, dpi=100)
 
 
 def epoch_pngs(fig_dir: str | Path) -> List[Path]:
@@ -199,4 +191,4 @@ def plot_phone_tsne(codes: np.ndarray, phones: Sequence[str], out_png: str | Pat
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2.5, frameon=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, out_png, dpi=110)
+    save_figure(fig, out_png, dpi=110)

@@ -56,6 +56,8 @@ def plot_examples(rows: Sequence[np.ndarray], row_titles: Sequence[str], col_tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from speechgen.eval.plots import save_figure
+
     n_rows, n_cols = len(rows), len(rows[0])
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.2 * n_cols, 2.4 * n_rows), squeeze=False)
     vmin = min(float(r.min()) for r in rows)
@@ -74,9 +76,4 @@ def plot_examples(rows: Sequence[np.ndarray], row_titles: Sequence[str], col_tit
             if r == n_rows - 1:
                 ax.set_xlabel("ms", fontsize=7)
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png, dpi=110)

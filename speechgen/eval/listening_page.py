@@ -38,6 +38,7 @@ def spectrogram_png(wav: Path, png: Path, n_fft: int = 512, hop_length: int = 12
     import matplotlib.pyplot as plt
     import torch
 
+    from speechgen.eval.plots import save_figure
     from speechgen.signal.stft import stft
 
     x = load_wav(wav, None)
@@ -48,11 +49,7 @@ def spectrogram_png(wav: Path, png: Path, n_fft: int = 512, hop_length: int = 12
     ax.imshow(logmag, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
               extent=(0, seconds, 0, 8), interpolation="nearest")
     ax.set_axis_off()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_name(png.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png)
+    save_figure(fig, png)
 
 
 def _read_decode(path: Path) -> dict:

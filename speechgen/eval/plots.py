@@ -10,6 +10,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save_figure(fig, png_path: str | Path, dpi=None) -> None:
+    """Write ``fig`` to ``png_path`` through a temporary file (never a half-written figure) and close it;
+    ``dpi`` None keeps the figure's own."""
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = png_path.with_name(png_path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    tmp.replace(png_path)
+
+
 def plot_loss_curves(csv_path: str | Path, png_path: str | Path, title: str = "") -> None:
     """One panel per statistic in ``loss.csv``, train and valid curves over epochs."""
     with open(csv_path, newline="") as f:
@@ -31,7 +42,4 @@ def plot_loss_curves(csv_path: str | Path, png_path: str | Path, title: str = ""
     axes[0][0].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = Path(png_path).with_name(Path(png_path).stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(png_path)
+    save_figure(fig, png_path, dpi=100)

@@ -102,6 +102,8 @@ def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from speechgen.eval.plots import save_figure
+
     keys = code_sets[0].keys
     for cs in code_sets[1:]:
         if cs.keys != keys:
@@ -130,10 +132,5 @@ def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("
                 ax.set_ylabel(f"coloured by {titles.get(factor, factor)} ({len(classes)})")
     fig.suptitle(f"t-SNE of latent codes ({len(idx)} test segments)")
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png, dpi=110)
     return embeddings
