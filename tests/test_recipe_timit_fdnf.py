@@ -1,7 +1,10 @@
 """egs/timit_fdnf end to end with --debug true on a small embedded corpus (the CI run of the recipe)."""
 
+import json
+
 import kaldiio
 import pytest
+import yaml
 
 from conftest import ROOT, run_debug_recipe
 
@@ -27,10 +30,11 @@ def test_debug_recipe_writes_every_stage_output(recipe):
         assert len(feats) > 20
         assert next(iter(feats.values())).shape == (20, 200)
     assert (tmp / "dump" / "train" / "cmvn.npz").is_file()
-    for model in ("vae", "nf", "phone_dnf", "speaker_dnf", "fdnf"):
+    for model in ("identity", "vae", "nf", "phone_dnf", "speaker_dnf", "fdnf"):
         exp = tmp / "exp" / f"train_{model}"
         for name in ("config.yaml", "checkpoint.pt", "best.pt", "loss.png", "encode_test/codes.scp",
-                     "figures/tsne.png", "manipulation/results.json", "manipulation/examples.png"):
+                     "encode_test/structure_all.json", "figures/tsne.png", "manipulation/results.json",
+                     "manipulation/examples.png"):
             assert (exp / name).is_file(), (model, name)
         assert len(list((exp / "manipulation" / "audio").glob("*.wav"))) == 6  # 2 examples x 3 versions
     assert (tmp / "exp" / "tsne_grid.png").is_file()
@@ -41,6 +45,15 @@ def test_debug_recipe_writes_every_stage_output(recipe):
     results = (tmp / "exp" / "RESULTS.md").read_text()
     assert "`train_vae`" in results and "## Data" in results
     assert "### Phone manipulation" in results and "fdnf `train_fdnf`" in results
+    assert "identity `train_identity`" in results and "## Latent structure" in results
+    assert "raw normalised segments (identity)" in results and "fdnf z_B (speaker)" in results
+    assert "### Naturalness of the converted segments" in results
+    for factor in ("phone", "spk"):
+        natural = json.loads((tmp / "exp" / "train_fdnf" / "manipulation" / "results.json").read_text())[factor]
+        assert natural["naturalness"]["fd"] > 0 and natural["naturalness"]["fd_pairs"] > 0
+    # class counts come from data/lang: 6 speakers in the debug corpus
+    config = yaml.safe_load((tmp / "exp" / "train_speaker_dnf" / "config.yaml").read_text())
+    assert config["model_conf"]["n_classes"] == 6
     speakers = {line.split()[1] for line in (tmp / "dump" / "test" / "seg2spk").read_text().splitlines()}
     assert len(speakers) == 6  # 3 female + 3 male, every speaker in the test split
 

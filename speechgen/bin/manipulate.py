@@ -11,7 +11,7 @@ import torch
 
 from speechgen.bin.compute_feats import read_segments
 from speechgen.data.audio import load_wav, save_wav
-from speechgen.data.dataset import SegmentDataset, read_mapping, read_symbol_table
+from speechgen.data.dataset import SegmentDataset, lang_class_counts, read_mapping, read_symbol_table
 from speechgen.errors import DataError, SpeechgenError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
@@ -86,8 +86,7 @@ def write_examples(args: argparse.Namespace, test_set: SegmentDataset, cmvn, lan
 def run(args: argparse.Namespace) -> dict:
     model, info = load_experiment(args.exp_dir, args.checkpoint)
     lang_dir = Path(info["lang_dir"])
-    n_classes = {"phone": len(read_symbol_table(lang_dir / "phones.txt")),
-                 "spk": len(read_symbol_table(lang_dir / "speakers.txt"))}
+    n_classes = lang_class_counts(lang_dir)
     classifiers = {}
     for factor, clf_dir in (("phone", args.phone_classifier), ("spk", args.spk_classifier)):
         clf, _ = load_experiment(clf_dir, "best.pt")

@@ -1,4 +1,5 @@
-"""Stage: t-SNE figure of latent codes, coloured by phone (top row) and speaker (bottom row)."""
+"""Stage: t-SNE figure of latent codes, coloured by phone (top row) and speaker (bottom row), and the
+codes' class structure as numbers (k-NN accuracy, t-SNE silhouette) in ENCODE_DIR/structure_*.json."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 
 from speechgen.errors import SpeechgenError
+from speechgen.eval.latent import write_latent_structure
 from speechgen.eval.tsne import load_codes, plot_tsne_grid
 
 
@@ -19,7 +21,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="output PNG")
     p.add_argument("--max-points", type=int, default=2000, help="segments plotted (a seeded subsample)")
     p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the subsample, the t-SNE and the k-NN folds")
+    p.add_argument("--knn-k", type=int, default=10, help="neighbours of the k-NN accuracy of each factor")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds of the k-NN accuracy")
     args = p.parse_args(argv)
     try:
         sets = []
@@ -29,11 +33,16 @@ def main(argv=None) -> int:
                 name, path = Path(item).parent.name, item
             path, _, part = path.partition(":")
             sets.append(load_codes(name, path, part or None))
-        plot_tsne_grid(sets, args.out, max_points=args.max_points, seed=args.seed, perplexity=args.perplexity)
+        embeddings = plot_tsne_grid(sets, args.out, max_points=args.max_points, seed=args.seed,
+                                    perplexity=args.perplexity)
+        structure = write_latent_structure(sets, embeddings, args.max_points, args.seed, args.knn_k, args.folds)
     except SpeechgenError as err:
         print(f"speechgen-plot-tsne: error: {err}", file=sys.stderr)
         return 1
     print(f"t-SNE of {', '.join(s.name for s in sets)} -> {args.out}")
+    for name, stats in structure.items():
+        shown = ", ".join(f"{key} {stats[key]:.3f}" for key in stats if key.startswith(("knn_", "silhouette_")))
+        print(f"  {name}: {shown}")
     return 0
 
 

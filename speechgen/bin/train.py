@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from speechgen.data.dataset import Cmvn, SegmentDataset
+from speechgen.data.dataset import Cmvn, SegmentDataset, lang_class_counts
 from speechgen.errors import ConfigError, SpeechgenError
-from speechgen.train.config import build_model, load_config
+from speechgen.train.config import build_model, load_config, set_class_counts
 from speechgen.train.distributed import is_main_process
 from speechgen.train.trainer import Trainer
 
@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     try:
         exp = load_config(args.config, args.override)
+        if args.lang_dir:
+            set_class_counts(exp, lang_class_counts(args.lang_dir), str(args.lang_dir))
         cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
         cmvn = Cmvn.load(cmvn_path)
         load = exp.trainer.feats_loading

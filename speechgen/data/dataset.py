@@ -29,6 +29,16 @@ def read_symbol_table(path: str | Path) -> Dict[str, int]:
     return {sym: int(idx) for sym, idx in read_mapping(path).items()}
 
 
+LABEL_TABLES = {"phone": "phones.txt", "spk": "speakers.txt"}
+
+
+def lang_class_counts(lang_dir: str | Path) -> Dict[str, int]:
+    """Number of classes of each factor whose table is in LANG_DIR: {"phone": N, "spk": M}."""
+    lang_dir = Path(lang_dir)
+    return {factor: len(read_symbol_table(lang_dir / name)) for factor, name in LABEL_TABLES.items()
+            if (lang_dir / name).is_file()}
+
+
 class Cmvn:
     """Per-bin mean and variance normalisation; stats from the training set only.
 
@@ -165,10 +175,9 @@ class SegmentDataset(Dataset):
                 cmvn.apply_in_place(self.feats)  # the corpus is held once
         self.labels: Dict[str, np.ndarray] = {}
         if lang_dir is not None:
-            for name, table_file, symbols_file in (("phone", "seg2phone", "phones.txt"),
-                                                   ("spk", "seg2spk", "speakers.txt")):
-                if (self.feats_dir / table_file).is_file():
-                    self.labels[name] = self._label_ids(table_file, Path(lang_dir) / symbols_file)
+            for name, symbols_file in LABEL_TABLES.items():
+                if (self.feats_dir / f"seg2{name}").is_file():
+                    self.labels[name] = self._label_ids(f"seg2{name}", Path(lang_dir) / symbols_file)
 
     def _checked(self, key: str, mat: np.ndarray) -> np.ndarray:
         if mat.shape != self._shape:

@@ -6,6 +6,13 @@ and mu_{A,c} the mean code of class c over the training set. For a factorial mod
 the code that belongs to factor A moves (``model.factor_slices()``). The MLP classifiers then give
 ``p(c2|x)``, ``p(c2|x')`` on the moved factor and ``p(s|x)``, ``p(s|x')`` of the segment's own class
 on the other factor (Sun et al., ICASSP 2021, Table 1).
+
+A shift can fool an MLP with an overlay no real segment has, so each manipulation also gets a
+naturalness score: the Fréchet distance between the classifiers' last hidden layers (both
+classifiers, concatenated) on the manipulated segments and on real test segments of the same target
+classes, one drawn per pair (class-matched). Two references come with it: the same distance for a
+second independent draw of real segments (the floor a perfect converter would reach) and for the
+unchanged segments x (no conversion at all).
 """
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 import torch
+
+from speechgen.eval.frechet import ClassifierScorer, frechet_distance
 
 FACTORS = ("phone", "spk")
 
@@ -58,6 +67,35 @@ def sample_targets(labels: np.ndarray, n_classes: int, per_segment: int, seed: i
     return np.asarray(rows), np.asarray(targets)
 
 
+def matched_references(labels: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
+    """For each target class, a seeded random index of a segment of that class in ``labels`` (-1: none)."""
+    rng = np.random.default_rng(seed)
+    pools = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
+    return np.array([rng.choice(pools[int(t)]) if int(t) in pools else -1 for t in targets], dtype=np.int64)
+
+
+def naturalness(classifiers: Dict[str, torch.nn.Module], x_new: torch.Tensor, x: torch.Tensor,
+                real_feats: torch.Tensor, real_labels: np.ndarray, targets: np.ndarray, seed: int) -> Dict:
+    """Class-matched Fréchet distances of the classifiers' hidden features (see the module docstring).
+
+    ``x_new`` (N, T, F) are the manipulated segments, ``x`` the originals, ``targets`` (N,) their target
+    classes among ``real_labels`` (M,) of the real segments ``real_feats`` (M, T, F).
+    """
+    scorers = [ClassifierScorer(clf) for clf in classifiers.values()]
+
+    def features(feats: torch.Tensor) -> np.ndarray:
+        return np.concatenate([scorer.features(feats) for scorer in scorers], axis=1)
+
+    ref_a = matched_references(real_labels, targets, seed + 1)
+    ref_b = matched_references(real_labels, targets, seed + 2)
+    keep = torch.from_numpy((ref_a >= 0) & (ref_b >= 0))
+    reference = features(real_feats[ref_a[keep.numpy()]])
+    return {"fd": frechet_distance(features(x_new[keep]), reference),
+            "fd_real": frechet_distance(features(real_feats[ref_b[keep.numpy()]]), reference),
+            "fd_unchanged": frechet_distance(features(x[keep]), reference),
+            "fd_pairs": int(keep.sum())}
+
+
 @torch.no_grad()
 def mean_shift(model, feats: torch.Tensor, source: torch.Tensor, target: torch.Tensor, means: torch.Tensor,
                part: slice, batch_size: int = 512) -> torch.Tensor:
@@ -86,6 +124,7 @@ class ManipulationResult:
     other_before: Tuple[float, float]  # p(own class on the other factor | x)
     other_after: Tuple[float, float]  # ... | x'
     other_delta: Tuple[float, float]
+    naturalness: Dict[str, float]  # fd (x' vs real of the targets), fd_real (the floor), fd_unchanged (x)
 
     def to_dict(self) -> Dict:
         return dict(self.__dict__)
@@ -119,5 +158,6 @@ def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_f
         moved_before=mean_and_se(moved_before), moved_after=mean_and_se(moved_after),
         moved_delta=mean_and_se(moved_after - moved_before),
         other_before=mean_and_se(other_before), other_after=mean_and_se(other_after),
-        other_delta=mean_and_se(other_after - other_before))
+        other_delta=mean_and_se(other_after - other_before),
+        naturalness=naturalness(classifiers, x_new, x, test_feats, test_labels[factor].numpy(), targets, seed))
     return result, {"rows": rows, "targets": targets, "x_new": x_new}

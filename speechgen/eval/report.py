@@ -81,29 +81,144 @@ def _pm(stat: Sequence[float]) -> str:
     return f"{mean:.3f} ± {se:.3f}"
 
 
+BASELINE = "identity"  # the model-free row every table is judged against (exp dir train_identity)
+
+
+def _ordered_dirs(found, order: Sequence[str]) -> List[Path]:
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name))
+
+
+def _row_name(d: Path, model: str, rel_to: Path) -> str:
+    return f"{model} `{os.path.relpath(d, rel_to)}`"
+
+
+def _beats(value: float, baseline: Optional[float], higher_is_better: bool = True) -> bool:
+    return baseline is None or (value > baseline if higher_is_better else value < baseline)
+
+
+def _marked(stat: Sequence[float], baseline: Optional[float], is_baseline: bool) -> str:
+    """mean ± se, with ° where the identity row is at least as good (higher is better)."""
+    return _pm(stat) + ("" if is_baseline or _beats(stat[0], baseline) else " °")
+
+
 def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = ()) -> List[str]:
-    """The paper's two manipulation tables: ours (mean ± standard error over pairs) under the paper's."""
+    """The paper's two manipulation tables (ours: mean ± standard error over pairs; the identity
+    baseline's row; the paper's rows), then the naturalness of the converted segments."""
     found = {p.parent.parent: _read_json(p) for p in exp_root.glob("*/manipulation/results.json")}
     if not found:
         return []
-    rank = {name: i for i, name in enumerate(order)}
-    dirs = sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name))
+    dirs = _ordered_dirs(found, order)
+    base = next((found[d] for d in dirs if d.name == f"train_{BASELINE}"), None)
     parts = ["## Factor manipulation (mean shift in the latent space)", "",
              "MLP posteriors on the target class before (x) and after (x') the manipulation, and on the "
              "segment's own class of the other factor; mean ± standard error over the manipulated test "
-             "pairs. The paper's rows (TIMIT, Sun et al. 2021) are quoted for comparison; its DNF row is the "
-             "DNF trained with the moved factor's labels.", ""]
+             f"pairs. The `{BASELINE}` row is the model-free baseline: the same shift applied to the normalised "
+             "segments themselves, x' = x + xbar_c2 - xbar_c1. ° marks a δ no better than the baseline's. The "
+             "paper's rows (TIMIT, Sun et al. 2021) are quoted for comparison; its DNF row is the DNF trained "
+             "with the moved factor's labels.", ""]
     for factor, title in (("phone", "Phone manipulation"), ("spk", "Speaker manipulation")):
+        ref = base[factor] if base else None
         rows = []
         for d in dirs:
-            r = found[d][factor]
-            rows.append([f"{found[d]['model']} `{os.path.relpath(d, rel_to)}`", _pm(r["moved_before"]),
-                         _pm(r["moved_after"]), _pm(r["moved_delta"]), _pm(r["other_before"]),
-                         _pm(r["other_after"]), _pm(r["other_delta"]), r["pairs"]])
+            r, is_base = found[d][factor], d.name == f"train_{BASELINE}"
+            rows.append([_row_name(d, found[d]["model"], rel_to), _pm(r["moved_before"]), _pm(r["moved_after"]),
+                         _marked(r["moved_delta"], ref and ref["moved_delta"][0], is_base),
+                         _pm(r["other_before"]), _pm(r["other_after"]),
+                         _marked(r["other_delta"], ref and ref["other_delta"][0], is_base), r["pairs"]])
         for name, values in PAPER_MANIPULATION[factor].items():
             rows.append([f"paper: {name}", *[f"{v:.3f}" for v in values], ""])
         parts += [f"### {title}", "", markdown_table(["model", *MANIPULATION_HEADERS[factor], "pairs"], rows), ""]
-    return parts
+    return parts + naturalness_section(found, dirs, rel_to)
+
+
+def naturalness_section(found: Dict[Path, Dict], dirs: Sequence[Path], rel_to: Path) -> List[str]:
+    """Fréchet distances of the converted segments to real segments of their target classes."""
+    with_fd = [d for d in dirs if all("naturalness" in found[d][f] for f in ("phone", "spk"))]
+    if not with_fd:
+        return []
+    base = next((found[d] for d in with_fd if d.name == f"train_{BASELINE}"), None)
+    rows = []
+    for d in with_fd:
+        cells = [found[d][f]["naturalness"]["fd"] for f in ("phone", "spk")]
+        is_base = d.name == f"train_{BASELINE}"
+        rows.append([_row_name(d, found[d]["model"], rel_to)] + [
+            f"{v:.1f}" + ("" if is_base or not base or _beats(v, base[f]["naturalness"]["fd"], False) else " °")
+            for v, f in zip(cells, ("phone", "spk"))])
+    first = found[with_fd[0]]
+    for key, name in (("fd_real", "real segments of the target classes (floor)"),
+                      ("fd_unchanged", "unchanged segments x (no conversion)")):
+        rows.append([name] + [f"{first[f]['naturalness'][key]:.1f}" for f in ("phone", "spk")])
+    return ["### Naturalness of the converted segments", "",
+            "Fréchet distance between the two MLPs' last hidden layers (concatenated) on the converted segments "
+            "x' and on real test segments of the same target classes, one drawn per pair (lower is more "
+            f"natural; ° marks a distance no lower than the `{BASELINE}` shift's). The floor is the distance of "
+            "a second draw of real segments to the first.", "",
+            markdown_table(["model", "phone-converted", "speaker-converted"], rows), ""]
+
+
+def _structure_sets(exp_root: Path, order: Sequence[str]) -> List[tuple]:
+    """(row name, dir, part, stats) of every structure_*.json under EXP_ROOT/*/encode_test, ordered."""
+    found = {p.parent.parent: p for p in exp_root.glob("*/encode_test/structure_all.json")}
+    out = []
+    for d in _ordered_dirs(found, order):
+        name = d.name.replace("train_", "")
+        label = "raw normalised segments (identity)" if name == BASELINE else name
+        out.append((label, d, "all", _read_json(found[d])))
+        for part in ("phone", "spk"):
+            stats = _read_json(d / "encode_test" / f"structure_{part}.json")
+            if stats:
+                out.append((f"{name} z_{'A (phone)' if part == 'phone' else 'B (speaker)'}", d, part, stats))
+    return out
+
+
+def _structure_claims(sets: Sequence[tuple]) -> List[str]:
+    """The paper's reading of its t-SNE figure as checks on the k-NN accuracies (where the dirs exist)."""
+    knn = {(d.name.replace("train_", ""), part): stats for _, d, part, stats in sets}
+
+    def get(name: str, part: str, factor: str) -> Optional[float]:
+        return knn.get((name, part), {}).get(f"knn_{factor}")
+
+    raw = {f: get(BASELINE, "all", f) for f in ("phone", "spk")}
+    nf = {f: get("nf", "all", f) for f in ("phone", "spk")}
+    lines = []
+    for name, what in (("vae", "VAE"), ("nf", "NF")):
+        for f in ("phone", "spk"):
+            v = get(name, "all", f)
+            if v is not None and raw[f] is not None:
+                lines.append(f"- {what} loses {f} structure (k-NN below the raw segments'): "
+                             f"{v:.3f} vs {raw[f]:.3f}: **{'yes' if v < raw[f] else 'no'}**")
+    for name, f in (("phone_dnf", "phone"), ("speaker_dnf", "spk")):
+        v = get(name, "all", f)
+        if v is not None and nf[f] is not None and raw[f] is not None:
+            ok = v >= 1.5 * nf[f] and v > raw[f]
+            lines.append(f"- {name} keeps its factor ({f} k-NN ≥ 1.5 x NF's and above the raw segments'): "
+                         f"{v:.3f} vs NF {nf[f]:.3f}, raw {raw[f]:.3f}: **{'yes' if ok else 'no'}**")
+    for part, f, dnf in (("phone", "phone", "phone_dnf"), ("spk", "spk", "speaker_dnf")):
+        v, ref = get("fdnf", part, f), get(dnf, "all", f)
+        if v is not None and ref is not None:
+            lines.append(f"- f-DNF keeps {f} in its {f} part (k-NN ≥ {dnf}'s): {v:.3f} vs {ref:.3f}: "
+                         f"**{'yes' if v >= ref else 'no'}**")
+    return lines
+
+
+def structure_section(exp_root: Path, order: Sequence[str] = ()) -> List[str]:
+    """k-NN accuracy and t-SNE silhouette of every model's test codes, the raw segments as baseline."""
+    sets = _structure_sets(exp_root, order)
+    if not sets:
+        return []
+    rows = [[label, stats.get("dims"), stats.get("knn_phone"), stats.get("knn_spk"), stats.get("silhouette_phone"),
+             stats.get("silhouette_spk")] for label, _, _, stats in sets]
+    first = sets[0][3]
+    rows.append(["chance (most frequent class)", None, first.get("chance_phone"), first.get("chance_spk"), None, None])
+    return ["## Latent structure", "",
+            f"{first.get('k')}-nearest-neighbour accuracy of phone and speaker from the test codes (Euclidean, "
+            f"{first.get('folds')}-fold cross-validation with seeded folds, {first.get('segments')} segments) and "
+            f"the silhouette of the t-SNE embedding ({first.get('tsne_points')} points) with the classes as "
+            "clusters. The raw normalised segments are the model-free baseline.", "",
+            markdown_table(["codes", "dims", "k-NN phone", "k-NN speaker", "silhouette phone",
+                            "silhouette speaker"], rows), "",
+            "The paper's reading of its t-SNE figure, checked:", "", *_structure_claims(sets), ""]
 
 
 def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | None = None,
@@ -128,6 +243,7 @@ def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | 
                                   "valid loss", "test loss", "test mse", "test acc", "t-SNE"], models), ""]
     else:
         parts += ["No trained model yet.", ""]
+    parts += structure_section(exp_root, order)
     parts += manipulation_section(exp_root, out.parent, order)
     for fig in sorted(exp_root.glob("*.png")):
         parts += [f"![{fig.stem}]({os.path.relpath(fig, out.parent)})", ""]

@@ -29,7 +29,7 @@ Models (Sun et al., ICASSP 2021; Cai et al. for DNF):
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -385,6 +385,32 @@ class ClassMeans(nn.Module):
         """All the means: (n_classes, dim)."""
         return self.scale * self.weight
 
+    @torch.no_grad()
+    def set_table(self, means: torch.Tensor) -> None:
+        """Set every mean: means (n_classes, dim)."""
+        self.weight.copy_(means / self.scale)
+
+
+def class_code_means(batches: Iterable[Dict[str, torch.Tensor]], encode, parts: Dict[str, slice],
+                     n_classes: Dict[str, int]) -> Dict[str, torch.Tensor]:
+    """Mean code part of each class over ``batches``: {factor: (n_classes, part dims)}.
+
+    ``encode`` maps feats (B, T, F) to codes (B, D); ``parts`` names the slice of the code each factor's
+    means live in. A class with no item keeps a zero mean.
+    """
+    sums: Dict[str, torch.Tensor] = {}
+    counts: Dict[str, torch.Tensor] = {}
+    for batch in batches:
+        z = encode(batch["feats"])
+        for factor, part in parts.items():
+            labels, z_part = batch[factor], z[:, part]
+            if factor not in sums:
+                sums[factor] = z.new_zeros(n_classes[factor], z_part.shape[1])
+                counts[factor] = z.new_zeros(n_classes[factor])
+            sums[factor].index_add_(0, labels, z_part)
+            counts[factor] += torch.bincount(labels, minlength=n_classes[factor]).to(z.dtype)
+    return {factor: sums[factor] / counts[factor].clamp(min=1)[:, None] for factor in sums}
+
 
 class _FlowModel(GenerativeModel):
     """Shared body of the flow models: feats (B, T, F) -> z (B, D = T * F) by a multi-scale flow.
@@ -472,6 +498,12 @@ class NF(_FlowModel):
         return self.decode(z)
 
 
+def check_init_means(init_means: str) -> str:
+    if init_means not in ("zero", "data"):
+        raise ConfigError(f"init_means={init_means!r}: expected zero or data")
+    return init_means
+
+
 def _check_factor(factor: str, known: Sequence[str]) -> None:
     if factor not in known:
         raise ValueError(f"unknown factor '{factor}'; this model has {', '.join(known)}")
@@ -485,17 +517,30 @@ class DNF(_FlowModel):
         label: the batch key of the class, phone or spk.
         n_classes: number of classes of ``label``.
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
+        init_means: ``zero`` (the means start at 0) or ``data`` (at the class means of the initial codes,
+            see ``init_from_data``).
         others: as ``NF``.
     """
 
     def __init__(self, label: str = "phone", n_classes: int = 38, n_frames: int = 20, n_bins: int = 200,
                  levels: int = 3, steps_per_level: int = 6, hidden: int = 64, kernel_size: int = 3,
-                 clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0):
+                 clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0, init_means: str = "zero"):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
+        self.init_means = check_init_means(init_means)
         if label not in FACTORS:
             raise ConfigError(f"dnf: label '{label}' is not one of {', '.join(FACTORS)}")
         self.label = label
         self.means = ClassMeans(n_classes, self.dim, mean_scale)
+
+    @torch.no_grad()
+    def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
+        """Start each class mean at the mean code of its class (the flow as initialised), so the class
+        prior shapes the flow from the first step instead of waiting for the means to grow from 0."""
+        if self.init_means != "data":
+            return
+        means = class_code_means(batches, self.encode, {self.label: slice(None)},
+                                 {self.label: self.means.weight.shape[0]})
+        self.means.set_table(means[self.label])
 
     def _labels(self, batch):
         if self.label not in batch:
@@ -546,13 +591,16 @@ class FactorialDNF(_FlowModel):
         split: the share of z_A, a fraction in (0, 1) of the F channels (rounded), or an int number of
             dims D_A (a multiple of n_frames). Default: half.
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
+        init_means: ``zero`` or ``data``, as for ``DNF``.
         others: as ``NF``.
     """
 
     def __init__(self, n_phones: int = 38, n_speakers: int = 40, split: float = 0.5, n_frames: int = 20,
                  n_bins: int = 200, levels: int = 3, steps_per_level: int = 6, hidden: int = 64,
-                 kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0):
+                 kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0,
+                 init_means: str = "zero"):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
+        self.init_means = check_init_means(init_means)
         self.phone_channels = self._channels_of_split(split, n_frames, n_bins)
         self.phone_dim = self.phone_channels * n_frames
         dims_a = self.body.channel_dims(range(self.phone_channels))
@@ -578,6 +626,18 @@ class FactorialDNF(_FlowModel):
             raise ConfigError(f"fdnf: split={split!r} leaves one factor without dims "
                               f"({channels} of {n_bins} channels)")
         return channels
+
+    @torch.no_grad()
+    def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
+        """Start each phone mean at the mean z_A of its phone and each speaker mean at the mean z_B of its
+        speaker (the flow as initialised); see ``DNF.init_from_data``."""
+        if self.init_means != "data":
+            return
+        tables = {"phone": self.phone_means, "spk": self.spk_means}
+        means = class_code_means(batches, self.encode, self.factor_slices(),
+                                 {name: table.weight.shape[0] for name, table in tables.items()})
+        for name, table in tables.items():
+            table.set_table(means[name])
 
     def _labels(self, batch):
         missing = [name for name in FACTORS if name not in batch]

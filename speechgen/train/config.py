@@ -221,3 +221,33 @@ def build_scheduler(exp: ExperimentConfig, optimizer):
     if exp.scheduler is None:
         return None
     return SCHEDULERS[exp.scheduler](optimizer, **exp.scheduler_conf)
+
+
+# model_conf keys that are numbers of classes, and the factor whose label table gives each
+CLASS_COUNT_KEYS = {"n_phones": "phone", "n_speakers": "spk", "n_classes": None}  # None: model_conf.label
+
+
+def set_class_counts(exp: ExperimentConfig, counts: Dict[str, int], source: str) -> ExperimentConfig:
+    """Fill the model's class-count keys (n_phones, n_speakers, n_classes of its ``label``) from
+    ``counts`` ({"phone": N, "spk": M}, read from the lang dir ``source``).
+
+    A count a config states itself must agree with the data: one that does not is an error naming it.
+    """
+    import inspect
+
+    params = inspect.signature(MODELS.get(exp.model)).parameters
+    exp.model_conf = dict(exp.model_conf)
+    for key, factor in CLASS_COUNT_KEYS.items():
+        if key not in params:
+            continue
+        if factor is None:
+            label = params["label"].default if "label" in params else None
+            factor = exp.model_conf.get("label", label)
+        if factor not in counts:
+            continue
+        stated = exp.model_conf.get(key)
+        if stated is not None and stated != counts[factor]:
+            raise ConfigError(f"model_conf.{key}={stated} but {source} has {counts[factor]} {factor} classes; "
+                              f"remove model_conf.{key} (class counts come from the lang dir)")
+        exp.model_conf[key] = counts[factor]
+    return exp

@@ -108,17 +108,22 @@ class Trainer:
         self.train_set, self.valid_set = train_set, valid_set
         self.own_step = hasattr(self.model, "train_step")
         distributed.check_amp(self.conf.amp, self.device, self.own_step)
+        # a model without parameters (the identity baseline) is only evaluated, epoch by epoch
+        self.learnable = any(p.requires_grad for p in self.model.parameters())
         if hasattr(self.model, "configure_optimizers"):
             self.optimizers = dict(self.model.configure_optimizers(exp))
-        else:
+        elif self.learnable:
             self.optimizers = {"model": build_optimizer(exp, self.model.parameters())}
+        else:
+            self.optimizers = {}
         self.schedulers = {name: build_scheduler(exp, opt) for name, opt in self.optimizers.items()}
         # the first optimiser is the main one: its learning rate goes into loss.csv
-        self.optimizer = next(iter(self.optimizers.values()))
-        self.scheduler = next(iter(self.schedulers.values()))
+        self.optimizer = next(iter(self.optimizers.values()), None)
+        self.scheduler = next(iter(self.schedulers.values()), None)
         self.scaler = distributed.grad_scaler(self.conf.amp, self.device)
         # what the training loop calls: the model, or its DistributedDataParallel wrapper
-        self.train_module = distributed.wrap_for_training(self.model, self.procs, self.optimizers, self.own_step)
+        self.train_module = (distributed.wrap_for_training(self.model, self.procs, self.optimizers, self.own_step)
+                             if self.learnable else self.model)
         self.epoch_hooks = list(epoch_hooks)
         self.epoch = 0  # epochs finished
         self.step = 0
@@ -247,9 +252,14 @@ class Trainer:
                 "optim_conf.lr, set trainer.grad_clip, or check the features for inf/NaN")
 
     def _init_from_first_batch(self) -> None:
-        """With several processes, modules that initialise from their first batch (ActNorm) see the first
-        global batch on every process, as the single process would; training's random state is kept."""
-        if not (self.procs.distributed and distributed.needs_data_init(self.model)):
+        """Data-dependent initialisation before the first step, in eval mode with training's random state kept.
+
+        Modules that initialise from their first batch (ActNorm) see the first global batch of epoch 1,
+        as the single process's first step would (so with several processes every process sees it);
+        then a model with ``init_from_data(batches)`` (the class means of the DNFs) is given one ordered
+        pass over the training set, the same on every process."""
+        data_init = hasattr(self.model, "init_from_data")
+        if not (data_init or (self.procs.distributed and distributed.needs_data_init(self.model))):
             return
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(1)
@@ -261,12 +271,21 @@ class Trainer:
         try:
             with torch.no_grad():
                 self.model(self._to_device(next(iter(loader))))
+                if data_init:
+                    ordered = DataLoader(self.train_set, batch_size=self.conf.batch_size, shuffle=False)
+                    self.model.init_from_data(self._to_device(batch) for batch in ordered)
         finally:
             _set_rng_state(rng)
         self.procs.broadcast_module(self.model)
 
     def _train_batch(self, batch: Dict[str, torch.Tensor], epoch: int) -> Dict[str, float]:
         """One step on this process's share of a batch; the loss checked is the mean over the processes."""
+        if not self.learnable:
+            with torch.no_grad():
+                _, stats = self.model(batch)
+            self.step += 1
+            self._check_finite(self.procs.mean(stats["loss"]), epoch)
+            return stats
         with distributed.autocast(self.conf.amp, self.device):
             if self.own_step:
                 stats = self.model.train_step(batch, self.optimizers, self.step)
@@ -364,7 +383,8 @@ class Trainer:
         improved = metric < self.best_value
         if improved:
             self.best_value, self.best_epoch = metric, self.epoch
-        row = {"epoch": self.epoch, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
+        lr = self.optimizer.param_groups[0]["lr"] if self.optimizer is not None else 0.0
+        row = {"epoch": self.epoch, "step": self.step, "lr": lr,
                "seconds": round(seconds, 2)}
         row.update({f"train_{k}": v for k, v in train.items()})
         row.update({f"valid_{k}": v for k, v in valid.items()})
