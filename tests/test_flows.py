@@ -164,7 +164,8 @@ def test_forward_gives_finite_loss_and_per_dim_stats(name):
     model = tiny_model(name)
     batch = batch_of()
     loss, stats = model(batch)
-    assert set(stats) == {"loss", "nll", "bpd", "logdet"}
+    factors = {"nf": [], "dnf": ["phone"], "fdnf": ["phone", "spk"]}[name]
+    assert set(stats) == {"loss", "nll", "bpd", "logdet", *(f"{k}_{f}" for f in factors for k in ("ce", "acc"))}
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert stats["loss"] == pytest.approx(loss.item()) and stats["nll"] == pytest.approx(loss.item())
     assert stats["bpd"] == pytest.approx(stats["nll"] / math.log(2))
@@ -349,3 +350,24 @@ def test_training_resumes_exactly_with_actnorm_state(tmp_path):
     with open(tmp_path / "full" / "loss.csv") as f:
         valid = [float(row["valid_nll"]) for row in csv.DictReader(f)]
     assert valid[0] > valid[1] > valid[2]  # it learns
+
+
+@pytest.mark.parametrize("name", ["dnf", "fdnf"])
+def test_class_logits_are_the_bayes_posterior_of_the_prior(name):
+    model = tiny_model(name)
+    x = batch_of()["feats"]
+    logits = model.class_logits(model.encode(x))["phone"]
+    by_label = [model.log_prob(x, **({"labels": torch.full((6,), c)} if name == "dnf" else
+                                     {"phone": torch.full((6,), c), "spk": torch.zeros(6, dtype=torch.long)}))
+                for c in range(3)]
+    for c in (1, 2):  # log p(x | c) - log p(x | 0) = logit_c - logit_0: the flow's own classifier
+        assert torch.allclose(logits[:, c] - logits[:, 0], by_label[c] - by_label[0], atol=1e-8)
+
+
+def test_class_weight_adds_the_weighted_cross_entropy_per_dim():
+    batch = batch_of()
+    plain_loss, plain = tiny_model("fdnf")(batch)
+    weighted_loss, weighted = tiny_model("fdnf", class_weight=50.0)(batch)
+    assert weighted["nll"] == pytest.approx(plain["nll"], rel=1e-12)
+    expected = plain_loss + 50.0 * (plain["ce_phone"] + plain["ce_spk"]) / (T * F)
+    assert weighted_loss.item() == pytest.approx(expected.item(), rel=1e-10)

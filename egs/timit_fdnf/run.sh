@@ -4,18 +4,25 @@
 #
 # Stages:
 #   0  data: embedded eSpeak NG corpus (unless --timit), Kaldi data dirs of 20F+20M speakers split
-#      8:1:1 by utterance, one 200 ms segment per phone (38 classes) -> $data/{train,dev,test,lang}
+#      8:1:1 by utterance, one 200 ms segment per phone -> $data/{train,dev,test,lang}; the number
+#      of phone and speaker classes of every model comes from $data/lang
 #   1  features: 20 x 200 log-magnitude spectrograms (25 ms / 10 ms, 400-point FFT, DC dropped)
 #      as Kaldi ark/scp, $nj parallel jobs -> $dump/{train,dev,test}; cmvn.npz from train only
-#   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/; on --ngpu GPUs
-#   3  encoding of the test set into latent codes -> $exp/train_<model>/encode_test/
+#   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/; on --ngpu GPUs.
+#      `identity` is the model-free baseline (each segment its own code): nothing to train
+#   3  encoding of the evaluated set (--eval-set, test by default) -> $exp/train_<model>/encode_test/
 #   4  t-SNE of the codes coloured by phone and by speaker -> $exp/train_<model>/figures/tsne.png,
 #      all models side by side -> $exp/tsne_grid.png (2 rows x one column per model), and the
-#      phone and speaker parts of factorial codes -> $exp/train_<model>/figures/tsne_parts.png
+#      phone and speaker parts of factorial codes -> $exp/train_<model>/figures/tsne_parts.png;
+#      k-NN accuracy and t-SNE silhouette per factor -> encode_test/structure_{all,phone,spk}.json
 #   5  posterior MLPs for phone and speaker -> $exp/classifier_{phone,spk}; mean-shift manipulation
-#      of phone and of speaker with every model, with example spectrograms and audio
+#      of phone and of speaker with every model, scored by the MLPs and by a class-matched Frechet
+#      distance to real segments, with example spectrograms and audio
 #      -> $exp/train_<model>/manipulation/{results.json,examples.png,audio/}
-#   6  $exp/RESULTS.md: data sizes, losses, classifier accuracies, the paper's manipulation tables
+#   6  $exp/RESULTS.md: data sizes, losses, classifier accuracies, latent structure, the paper's
+#      manipulation tables with the identity baseline's row, naturalness
+#   With --eval-set dev, stages 3-6 evaluate the dev set instead (for tuning): encode_dev/,
+#   figures/*_dev.png, manipulation_dev/, RESULTS_dev.md.
 #
 # Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
@@ -43,6 +50,7 @@ max_tsne_points=2000
 per_segment=2     # manipulation targets drawn per test segment
 examples=4        # example segments with spectrogram figure and audio per model
 phase=gla         # phase of the example audio: gla (fast Griffin-Lim, 100 iterations) or original
+eval_set=test     # set of stages 3-6: test (the reported tables) or dev (for tuning; *_dev outputs)
 
 cd "$(dirname "$0")"
 . ./path.sh
@@ -50,6 +58,13 @@ cd "$(dirname "$0")"
 . utils/parse_options.sh
 . utils/recipe_lib.sh
 check_ngpu
+
+case "$eval_set" in
+  test) sfx="" ;;
+  dev) sfx="_dev" ;;
+  *) echo "$0: --eval-set $eval_set: expected test or dev" >&2; exit 1 ;;
+esac
+enc=encode_$eval_set  # per-model dir of the codes of the evaluated set
 
 if [ "$debug" = true ]; then
   n_female=3; n_male=3; synth_sentences=10; max_tsne_points=300; per_segment=1; examples=2
@@ -103,42 +118,43 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     d=$exp/train_$m
-    if [ -f "$d/encode_test/codes.scp" ] && [ "$d/encode_test/codes.scp" -nt "$d/best.pt" ]; then
-      log 3 "$d/encode_test up to date"; continue
+    if [ -f "$d/$enc/codes.scp" ] && [ "$d/$enc/codes.scp" -nt "$d/best.pt" ]; then
+      log 3 "$d/$enc up to date"; continue
     fi
-    log 3 "encoding $dump/test with $d"
-    speechgen-encode --exp-dir "$d" --feats-dir "$dump/test" --out-dir "$d/encode_test"
+    log 3 "encoding $dump/$eval_set with $d"
+    speechgen-encode --exp-dir "$d" --feats-dir "$dump/$eval_set" --out-dir "$d/$enc"
   done
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  # each t-SNE call also writes the codes' k-NN accuracy and silhouette: $d/$enc/structure_*.json
   grid_args=()
   for m in $models; do
     d=$exp/train_$m
-    grid_args+=("$m=$d/encode_test")
-    if [ -f "$d/figures/tsne.png" ] && [ "$d/figures/tsne.png" -nt "$d/encode_test/codes.scp" ]; then
-      log 4 "$d/figures/tsne.png up to date"; continue
+    grid_args+=("$m=$d/$enc")
+    if [ -f "$d/figures/tsne$sfx.png" ] && [ "$d/figures/tsne$sfx.png" -nt "$d/$enc/codes.scp" ]; then
+      log 4 "$d/figures/tsne$sfx.png up to date"; continue
     fi
-    log 4 "t-SNE of $d/encode_test -> $d/figures/tsne.png"
-    speechgen-plot-tsne "$m=$d/encode_test" --out "$d/figures/tsne.png" --max-points "$max_tsne_points" --seed "$seed"
+    log 4 "t-SNE and k-NN accuracy of $d/$enc -> $d/figures/tsne$sfx.png"
+    speechgen-plot-tsne "$m=$d/$enc" --out "$d/figures/tsne$sfx.png" --max-points "$max_tsne_points" --seed "$seed"
   done
   if [ "$(echo $models | wc -w)" -gt 1 ]; then
-    if [ -f "$exp/tsne_grid.png" ] && [ -z "$(find "$exp"/train_*/encode_test/codes.scp -newer "$exp/tsne_grid.png")" ]; then
-      log 4 "$exp/tsne_grid.png up to date"
+    if [ -f "$exp/tsne_grid$sfx.png" ] && [ -z "$(find "$exp"/train_*/$enc/codes.scp -newer "$exp/tsne_grid$sfx.png")" ]; then
+      log 4 "$exp/tsne_grid$sfx.png up to date"
     else
-      log 4 "t-SNE grid of all models -> $exp/tsne_grid.png"
-      speechgen-plot-tsne "${grid_args[@]}" --out "$exp/tsne_grid.png" --max-points "$max_tsne_points" --seed "$seed"
+      log 4 "t-SNE grid of all models -> $exp/tsne_grid$sfx.png"
+      speechgen-plot-tsne "${grid_args[@]}" --out "$exp/tsne_grid$sfx.png" --max-points "$max_tsne_points" --seed "$seed"
     fi
   fi
   for m in $models; do
     d=$exp/train_$m
-    [ -f "$d/encode_test/factor_slices.json" ] || continue
-    if [ -f "$d/figures/tsne_parts.png" ] && [ "$d/figures/tsne_parts.png" -nt "$d/encode_test/codes.scp" ]; then
-      log 4 "$d/figures/tsne_parts.png up to date"; continue
+    [ -f "$d/$enc/factor_slices.json" ] || continue
+    if [ -f "$d/figures/tsne_parts$sfx.png" ] && [ "$d/figures/tsne_parts$sfx.png" -nt "$d/$enc/codes.scp" ]; then
+      log 4 "$d/figures/tsne_parts$sfx.png up to date"; continue
     fi
-    log 4 "t-SNE of the phone and speaker parts of $m's codes -> $d/figures/tsne_parts.png"
-    speechgen-plot-tsne "$m z_phone=$d/encode_test:phone" "$m z_spk=$d/encode_test:spk" \
-      --out "$d/figures/tsne_parts.png" --max-points "$max_tsne_points" --seed "$seed"
+    log 4 "t-SNE of the phone and speaker parts of $m's codes -> $d/figures/tsne_parts$sfx.png"
+    speechgen-plot-tsne "$m z_phone=$d/$enc:phone" "$m z_spk=$d/$enc:spk" \
+      --out "$d/figures/tsne_parts$sfx.png" --max-points "$max_tsne_points" --seed "$seed"
   done
 fi
 
@@ -152,30 +168,32 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   done
   bg_wait classifier_phone classifier_spk
   for f in phone spk; do
-    if [ ! -f "$exp/classifier_$f/encode_test/stats.json" ] || \
-       [ "$exp/classifier_$f/best.pt" -nt "$exp/classifier_$f/encode_test/stats.json" ]; then
-      speechgen-encode --exp-dir "$exp/classifier_$f" --feats-dir "$dump/test" --out-dir "$exp/classifier_$f/encode_test"
+    if [ ! -f "$exp/classifier_$f/$enc/stats.json" ] || \
+       [ "$exp/classifier_$f/best.pt" -nt "$exp/classifier_$f/$enc/stats.json" ]; then
+      speechgen-encode --exp-dir "$exp/classifier_$f" --feats-dir "$dump/$eval_set" --out-dir "$exp/classifier_$f/$enc"
     fi
   done
   phase_args=()
-  [ "$phase" = original ] && phase_args=(--data-dir "$data/test")
+  [ "$phase" = original ] && phase_args=(--data-dir "$data/$eval_set")
   for m in $models; do
     d=$exp/train_$m
-    if [ -f "$d/manipulation/results.json" ] && [ "$d/manipulation/results.json" -nt "$d/best.pt" ] && \
-       [ "$d/manipulation/results.json" -nt "$exp/classifier_phone/best.pt" ] && \
-       [ "$d/manipulation/results.json" -nt "$exp/classifier_spk/best.pt" ]; then
-      log 5 "$d/manipulation up to date"; continue
+    r=$d/manipulation$sfx/results.json
+    if [ -f "$r" ] && [ "$r" -nt "$d/best.pt" ] && [ "$r" -nt "$exp/classifier_phone/best.pt" ] && \
+       [ "$r" -nt "$exp/classifier_spk/best.pt" ]; then
+      log 5 "$d/manipulation$sfx up to date"; continue
     fi
-    log 5 "mean-shift manipulation with $d"
-    speechgen-manipulate --exp-dir "$d" --train-dir "$dump/train" --test-dir "$dump/test" \
-      --phone-classifier "$exp/classifier_phone" --spk-classifier "$exp/classifier_spk" \
-      --per-segment "$per_segment" --examples "$examples" --seed "$seed" "${phase_args[@]}"
+    log 5 "mean-shift manipulation of $dump/$eval_set with $d"
+    speechgen-manipulate --exp-dir "$d" --train-dir "$dump/train" --test-dir "$dump/$eval_set" \
+      --out-dir "$d/manipulation$sfx" --phone-classifier "$exp/classifier_phone" \
+      --spk-classifier "$exp/classifier_spk" --per-segment "$per_segment" --examples "$examples" \
+      --seed "$seed" "${phase_args[@]}"
   done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   src=${timit:-"embedded synthetic corpus ($corpus)"}
-  speechgen-make-results --exp-root "$exp" --dump-dir "$dump" --title "timit_fdnf results" --order "$models" \
-    --notes "Corpus: $src; $n_female female + $n_male male speakers, split $split by utterance; 200 ms segments, 20x200 log-magnitude spectrograms."
-  log 6 "results in $exp/RESULTS.md"
+  speechgen-make-results --exp-root "$exp" --dump-dir "$dump" --title "timit_fdnf results ($eval_set set)" \
+    --eval-set "$eval_set" --order "$models" \
+    --notes "Corpus: $src; $n_female female + $n_male male speakers, split $split by utterance; 200 ms segments, 20x200 log-magnitude spectrograms. Evaluated on the $eval_set set."
+  log 6 "results in $exp/RESULTS$sfx.md"
 fi

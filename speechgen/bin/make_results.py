@@ -17,9 +17,11 @@ def main(argv=None) -> int:
     p.add_argument("--title", default="Results")
     p.add_argument("--order", default="", help="model names (exp dirs train_<name>) in table order")
     p.add_argument("--notes", default="", help="a paragraph placed under the title (corpus, options)")
+    p.add_argument("--eval-set", default="test", choices=("test", "dev"),
+                   help="tables of the test set (EXP_ROOT/RESULTS.md) or of the dev set (RESULTS_dev.md)")
     args = p.parse_args(argv)
     out = write_results(args.exp_root, args.dump_dir, title=args.title, notes=args.notes,
-                        order=args.order.split())
+                        order=args.order.split(), eval_set=args.eval_set)
     print(f"wrote {out}")
     return 0
 

@@ -45,13 +45,18 @@ def _read_json(path: Path) -> Dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def model_rows(exp_root: Path, rel_to: Path) -> List[List[object]]:
+def suffix(eval_set: str) -> str:
+    """The suffix of the outputs of an evaluated set: none for test (the reported tables), _dev for dev."""
+    return "" if eval_set == "test" else f"_{eval_set}"
+
+
+def model_rows(exp_root: Path, rel_to: Path, eval_set: str = "test") -> List[List[object]]:
     rows = []
     for exp_dir in sorted(p.parent for p in exp_root.glob("*/summary.json")):
         summary = _read_json(exp_dir / "summary.json")
         last = summary.get("last", {})
-        test = _read_json(exp_dir / "encode_test" / "stats.json")
-        tsne = exp_dir / "figures" / "tsne.png"
+        test = _read_json(exp_dir / f"encode_{eval_set}" / "stats.json")
+        tsne = exp_dir / "figures" / f"tsne{suffix(eval_set)}.png"
         rows.append([
             summary.get("model"), f"`{os.path.relpath(exp_dir, rel_to)}`", summary.get("parameters"),
             f"{summary.get('epochs')}/{summary.get('max_epochs')}", summary.get("best_epoch"),
@@ -102,10 +107,12 @@ def _marked(stat: Sequence[float], baseline: Optional[float], is_baseline: bool)
     return _pm(stat) + ("" if is_baseline or _beats(stat[0], baseline) else " °")
 
 
-def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = ()) -> List[str]:
+def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = (),
+                         eval_set: str = "test") -> List[str]:
     """The paper's two manipulation tables (ours: mean ± standard error over pairs; the identity
     baseline's row; the paper's rows), then the naturalness of the converted segments."""
-    found = {p.parent.parent: _read_json(p) for p in exp_root.glob("*/manipulation/results.json")}
+    found = {p.parent.parent: _read_json(p)
+             for p in exp_root.glob(f"*/manipulation{suffix(eval_set)}/results.json")}
     if not found:
         return []
     dirs = _ordered_dirs(found, order)
@@ -157,16 +164,16 @@ def naturalness_section(found: Dict[Path, Dict], dirs: Sequence[Path], rel_to: P
             markdown_table(["model", "phone-converted", "speaker-converted"], rows), ""]
 
 
-def _structure_sets(exp_root: Path, order: Sequence[str]) -> List[tuple]:
-    """(row name, dir, part, stats) of every structure_*.json under EXP_ROOT/*/encode_test, ordered."""
-    found = {p.parent.parent: p for p in exp_root.glob("*/encode_test/structure_all.json")}
+def _structure_sets(exp_root: Path, order: Sequence[str], eval_set: str) -> List[tuple]:
+    """(row name, dir, part, stats) of every structure_*.json under EXP_ROOT/*/encode_<set>, ordered."""
+    found = {p.parent.parent: p for p in exp_root.glob(f"*/encode_{eval_set}/structure_all.json")}
     out = []
     for d in _ordered_dirs(found, order):
         name = d.name.replace("train_", "")
         label = "raw normalised segments (identity)" if name == BASELINE else name
         out.append((label, d, "all", _read_json(found[d])))
         for part in ("phone", "spk"):
-            stats = _read_json(d / "encode_test" / f"structure_{part}.json")
+            stats = _read_json(d / f"encode_{eval_set}" / f"structure_{part}.json")
             if stats:
                 out.append((f"{name} z_{'A (phone)' if part == 'phone' else 'B (speaker)'}", d, part, stats))
     return out
@@ -202,9 +209,9 @@ def _structure_claims(sets: Sequence[tuple]) -> List[str]:
     return lines
 
 
-def structure_section(exp_root: Path, order: Sequence[str] = ()) -> List[str]:
-    """k-NN accuracy and t-SNE silhouette of every model's test codes, the raw segments as baseline."""
-    sets = _structure_sets(exp_root, order)
+def structure_section(exp_root: Path, order: Sequence[str] = (), eval_set: str = "test") -> List[str]:
+    """k-NN accuracy and t-SNE silhouette of every model's codes, the raw segments as baseline."""
+    sets = _structure_sets(exp_root, order, eval_set)
     if not sets:
         return []
     rows = [[label, stats.get("dims"), stats.get("knn_phone"), stats.get("knn_spk"), stats.get("silhouette_phone"),
@@ -212,7 +219,7 @@ def structure_section(exp_root: Path, order: Sequence[str] = ()) -> List[str]:
     first = sets[0][3]
     rows.append(["chance (most frequent class)", None, first.get("chance_phone"), first.get("chance_spk"), None, None])
     return ["## Latent structure", "",
-            f"{first.get('k')}-nearest-neighbour accuracy of phone and speaker from the test codes (Euclidean, "
+            f"{first.get('k')}-nearest-neighbour accuracy of phone and speaker from the {eval_set} codes (Euclidean, "
             f"{first.get('folds')}-fold cross-validation with seeded folds, {first.get('segments')} segments) and "
             f"the silhouette of the t-SNE embedding ({first.get('tsne_points')} points) with the classes as "
             "clusters. The raw normalised segments are the model-free baseline.", "",
@@ -223,30 +230,33 @@ def structure_section(exp_root: Path, order: Sequence[str] = ()) -> List[str]:
 
 def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | None = None,
                   title: str = "Results", sets: Sequence[str] = ("train", "dev", "test"),
-                  notes: str = "", order: Sequence[str] = ()) -> Path:
-    """Write the data and model tables of a recipe into ``out`` (default EXP_ROOT/RESULTS.md)."""
+                  notes: str = "", order: Sequence[str] = (), eval_set: str = "test") -> Path:
+    """Write the data and model tables of a recipe into ``out`` (default EXP_ROOT/RESULTS.md, or
+    RESULTS_dev.md for ``eval_set="dev"``), from the outputs of the evaluated set."""
     exp_root, dump_dir = Path(exp_root), Path(dump_dir)
-    out = Path(out) if out else exp_root / "RESULTS.md"
+    sfx = suffix(eval_set)
+    out = Path(out) if out else exp_root / f"RESULTS{sfx}.md"
     parts = [f"# {title}", ""]
     if notes:
         parts += [notes, ""]
     data = data_rows(dump_dir, sets)
     if data:
         parts += ["## Data", "", markdown_table(["set", "utterances", "segments", "speakers", "phones"], data), ""]
-    models = model_rows(exp_root, out.parent)
+    models = model_rows(exp_root, out.parent, eval_set)
     parts += ["## Models", "",
               "Losses are per spectrogram element on normalised features (negative ELBO for the VAE, negative "
-              "log-likelihood for the flows, in nats), cross-entropy for the classifiers, whose test accuracy "
-              "is given.", ""]
+              "log-likelihood for the flows and of N(0, I) for the identity baseline, in nats), cross-entropy "
+              f"for the classifiers, whose {eval_set} accuracy is given.", ""]
     if models:
-        parts += [markdown_table(["model", "exp dir", "params", "epochs", "best epoch", "train loss",
-                                  "valid loss", "test loss", "test mse", "test acc", "t-SNE"], models), ""]
+        parts += [markdown_table(["model", "exp dir", "params", "epochs", "best epoch", "train loss", "valid loss",
+                                  f"{eval_set} loss", f"{eval_set} mse", f"{eval_set} acc", "t-SNE"], models), ""]
     else:
         parts += ["No trained model yet.", ""]
-    parts += structure_section(exp_root, order)
-    parts += manipulation_section(exp_root, out.parent, order)
+    parts += structure_section(exp_root, order, eval_set)
+    parts += manipulation_section(exp_root, out.parent, order, eval_set)
     for fig in sorted(exp_root.glob("*.png")):
-        parts += [f"![{fig.stem}]({os.path.relpath(fig, out.parent)})", ""]
+        if fig.stem.endswith("_dev") == (eval_set == "dev"):
+            parts += [f"![{fig.stem}]({os.path.relpath(fig, out.parent)})", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text("\n".join(parts))

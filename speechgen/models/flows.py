@@ -415,9 +415,19 @@ def class_code_means(batches: Iterable[Dict[str, torch.Tensor]], encode, parts: 
 class _FlowModel(GenerativeModel):
     """Shared body of the flow models: feats (B, T, F) -> z (B, D = T * F) by a multi-scale flow.
 
-    Subclasses define the prior, ``_prior_log_prob(z, labels) -> (B,)``, and may append a fixed
+    The prior is N(0, I) on every part of z that no factor owns, and on each factor's part
+    ``N(z_part; mu_y, I)`` with the class means of that factor (``_class_priors``); a factor whose label
+    is not given is marginalised under a uniform class prior. Subclasses may append a fixed
     permutation of z to ``self.flow``.
+
+    ``class_weight`` (0 in maximum likelihood, as the paper trains) adds ``class_weight / D`` times the
+    cross-entropy of each factor's Bayes posterior ``p(y | z_part) = softmax_y(-||z_part - mu_y||^2 / 2)``
+    to the per-dim NLL. The class prior is worth at most ``log K`` nats of a segment's ~10^3 (the mutual
+    information of x and y), so under maximum likelihood it barely shapes the flow; the weight makes
+    the flow separate the classes in z (the hybrid objective of FlowGMM, Izmailov et al. 2020).
     """
+
+    class_weight = 0.0
 
     def __init__(self, n_frames: int, n_bins: int, levels: int, steps_per_level: int, hidden: int,
                  kernel_size: int, clamp: float, mixing: str):
@@ -433,25 +443,70 @@ class _FlowModel(GenerativeModel):
         return self.flow.transforms[0]
 
     # ------------------------------------------------------------ the density
-    def _prior_log_prob(self, z: torch.Tensor, labels: Dict[str, Optional[torch.Tensor]]) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _labels(self, batch: Dict[str, torch.Tensor]) -> Dict[str, Optional[torch.Tensor]]:
-        """The label tensors the prior needs, taken from a batch."""
+    def _class_priors(self) -> Dict[str, Tuple["ClassMeans", slice]]:
+        """{factor: (its class means, the slice of z they live in)}; none for the NF."""
         return {}
 
+    def _prior_log_prob(self, z: torch.Tensor, labels: Dict[str, Optional[torch.Tensor]]) -> torch.Tensor:
+        """log prior of z (B, D) given the labels of the factors (None: marginalised) -> (B,)."""
+        priors = self._class_priors()
+        if not priors:
+            return gaussian_log_prob(z)
+        total = z.new_zeros(z.shape[0])
+        for name, (means, part) in priors.items():
+            y, z_part = labels.get(name), z[:, part]
+            total = total + (class_mixture_log_prob(z_part, means.table()) if y is None
+                             else gaussian_log_prob(z_part, means(y)))
+        return total
+
+    def _labels(self, batch: Dict[str, torch.Tensor]) -> Dict[str, Optional[torch.Tensor]]:
+        """The label tensor of every factor of the prior, taken from a batch."""
+        missing = [name for name in self._class_priors() if name not in batch]
+        if missing:
+            raise ConfigError(f"{type(self).__name__} is trained with {' and '.join(self._class_priors())} labels but "
+                              f"the batch has no {', '.join(missing)}; pass --lang-dir and a feature dir with "
+                              "seg2phone/seg2spk")
+        return {name: batch[name] for name in self._class_priors()}
+
+    @torch.no_grad()
+    def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
+        """With ``init_means: data``, start each class mean at the mean code part of its class (the flow as
+        initialised), so the class prior shapes the flow from the first step instead of waiting for the
+        means to grow from 0. The trainer calls it once before the first step."""
+        priors = self._class_priors()
+        if not priors or getattr(self, "init_means", "zero") != "data":
+            return
+        means = class_code_means(batches, self.encode, {name: part for name, (_, part) in priors.items()},
+                                 {name: table.weight.shape[0] for name, (table, _) in priors.items()})
+        for name, (table, _) in priors.items():
+            table.set_table(means[name])
+
     def _log_prob(self, feats: torch.Tensor, labels: Dict[str, Optional[torch.Tensor]]):
-        """(log p(x) (B,), logdet (B,)), both in nats summed over the D dims."""
+        """(log p(x) (B,), logdet (B,), z (B, D)), the first two in nats summed over the D dims."""
         z, logdet = self.flow(feats)
-        return self._prior_log_prob(z, labels) + logdet, logdet
+        return self._prior_log_prob(z, labels) + logdet, logdet, z
+
+    def class_logits(self, z: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """log p(y | z) up to a constant for each factor: z (B, D) -> {factor: (B, n_classes)}."""
+        return {name: -0.5 * torch.cdist(z[:, part], means.table()).pow(2)
+                for name, (means, part) in self._class_priors().items()}
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Dict[str, float]]:
-        """Mean NLL in nats per dim of ``batch["feats"]: (B, T, F)`` given the batch's labels."""
-        log_px, logdet = self._log_prob(batch["feats"], self._labels(batch))
+        """Mean NLL in nats per dim of ``batch["feats"]: (B, T, F)`` given the batch's labels, plus the
+        weighted class cross-entropies (``class_weight``); the accuracy of p(y | z) is logged per factor."""
+        labels = self._labels(batch)
+        log_px, logdet, z = self._log_prob(batch["feats"], labels)
         nll = -log_px.mean() / self.dim
-        stats = {"loss": nll.item(), "nll": nll.item(), "bpd": nll.item() / math.log(2.0),
-                 "logdet": logdet.mean().item() / self.dim}
-        return nll, stats
+        loss = nll
+        stats = {"nll": nll.item(), "bpd": nll.item() / math.log(2.0), "logdet": logdet.mean().item() / self.dim}
+        for name, logits in self.class_logits(z).items():
+            ce = nn.functional.cross_entropy(logits, labels[name])
+            stats[f"ce_{name}"] = ce.item()
+            stats[f"acc_{name}"] = (logits.argmax(1) == labels[name]).float().mean().item()
+            if self.class_weight:
+                loss = loss + self.class_weight * ce / self.dim
+        stats["loss"] = loss.item()
+        return loss, stats
 
     # ------------------------------------------------------------ verbs of the eval stages
     @torch.no_grad()
@@ -481,9 +536,6 @@ class NF(_FlowModel):
     def __init__(self, n_frames: int = 20, n_bins: int = 200, levels: int = 3, steps_per_level: int = 6,
                  hidden: int = 64, kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1"):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
-
-    def _prior_log_prob(self, z, labels):
-        return gaussian_log_prob(z)
 
     @torch.no_grad()
     def log_prob(self, feats: torch.Tensor) -> torch.Tensor:
@@ -519,40 +571,24 @@ class DNF(_FlowModel):
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
         init_means: ``zero`` (the means start at 0) or ``data`` (at the class means of the initial codes,
             see ``init_from_data``).
+        class_weight: weight of the class cross-entropy of p(y | z) (0: maximum likelihood; see ``_FlowModel``).
         others: as ``NF``.
     """
 
     def __init__(self, label: str = "phone", n_classes: int = 38, n_frames: int = 20, n_bins: int = 200,
                  levels: int = 3, steps_per_level: int = 6, hidden: int = 64, kernel_size: int = 3,
-                 clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0, init_means: str = "zero"):
+                 clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0, init_means: str = "zero",
+                 class_weight: float = 0.0):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
         self.init_means = check_init_means(init_means)
+        self.class_weight = float(class_weight)
         if label not in FACTORS:
             raise ConfigError(f"dnf: label '{label}' is not one of {', '.join(FACTORS)}")
         self.label = label
         self.means = ClassMeans(n_classes, self.dim, mean_scale)
 
-    @torch.no_grad()
-    def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
-        """Start each class mean at the mean code of its class (the flow as initialised), so the class
-        prior shapes the flow from the first step instead of waiting for the means to grow from 0."""
-        if self.init_means != "data":
-            return
-        means = class_code_means(batches, self.encode, {self.label: slice(None)},
-                                 {self.label: self.means.weight.shape[0]})
-        self.means.set_table(means[self.label])
-
-    def _labels(self, batch):
-        if self.label not in batch:
-            raise ConfigError(f"dnf is trained with '{self.label}' labels but the batch has none; "
-                              "pass --lang-dir and a feature dir with seg2phone/seg2spk")
-        return {self.label: batch[self.label]}
-
-    def _prior_log_prob(self, z, labels):
-        y = labels.get(self.label)
-        if y is None:
-            return class_mixture_log_prob(z, self.means.table())
-        return gaussian_log_prob(z, self.means(y))
+    def _class_priors(self):
+        return {self.label: (self.means, slice(None))}
 
     @torch.no_grad()
     def log_prob(self, feats: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -591,16 +627,17 @@ class FactorialDNF(_FlowModel):
         split: the share of z_A, a fraction in (0, 1) of the F channels (rounded), or an int number of
             dims D_A (a multiple of n_frames). Default: half.
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
-        init_means: ``zero`` or ``data``, as for ``DNF``.
+        init_means, class_weight: as for ``DNF``, for both factors.
         others: as ``NF``.
     """
 
     def __init__(self, n_phones: int = 38, n_speakers: int = 40, split: float = 0.5, n_frames: int = 20,
                  n_bins: int = 200, levels: int = 3, steps_per_level: int = 6, hidden: int = 64,
                  kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0,
-                 init_means: str = "zero"):
+                 init_means: str = "zero", class_weight: float = 0.0):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
         self.init_means = check_init_means(init_means)
+        self.class_weight = float(class_weight)
         self.phone_channels = self._channels_of_split(split, n_frames, n_bins)
         self.phone_dim = self.phone_channels * n_frames
         dims_a = self.body.channel_dims(range(self.phone_channels))
@@ -627,34 +664,9 @@ class FactorialDNF(_FlowModel):
                               f"({channels} of {n_bins} channels)")
         return channels
 
-    @torch.no_grad()
-    def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
-        """Start each phone mean at the mean z_A of its phone and each speaker mean at the mean z_B of its
-        speaker (the flow as initialised); see ``DNF.init_from_data``."""
-        if self.init_means != "data":
-            return
-        tables = {"phone": self.phone_means, "spk": self.spk_means}
-        means = class_code_means(batches, self.encode, self.factor_slices(),
-                                 {name: table.weight.shape[0] for name, table in tables.items()})
-        for name, table in tables.items():
-            table.set_table(means[name])
-
-    def _labels(self, batch):
-        missing = [name for name in FACTORS if name not in batch]
-        if missing:
-            raise ConfigError(f"fdnf needs phone and speaker labels but the batch has no {', '.join(missing)}; "
-                              "pass --lang-dir and a feature dir with seg2phone/seg2spk")
-        return {name: batch[name] for name in FACTORS}
-
-    def _prior_log_prob(self, z, labels):
-        total = z.new_zeros(z.shape[0])
-        for name, part in self.factor_slices().items():
-            means = self.phone_means if name == "phone" else self.spk_means
-            y = labels.get(name)
-            z_part = z[:, part]
-            total = total + (class_mixture_log_prob(z_part, means.table()) if y is None
-                             else gaussian_log_prob(z_part, means(y)))
-        return total
+    def _class_priors(self):
+        parts = self.factor_slices()
+        return {"phone": (self.phone_means, parts["phone"]), "spk": (self.spk_means, parts["spk"])}
 
     @torch.no_grad()
     def log_prob(self, feats: torch.Tensor, phone: Optional[torch.Tensor] = None,
