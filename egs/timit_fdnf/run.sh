@@ -175,6 +175,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   done
   phase_args=()
   [ "$phase" = original ] && phase_args=(--data-dir "$data/$eval_set")
+  names=()
   for m in $models; do
     d=$exp/train_$m
     r=$d/manipulation$sfx/results.json
@@ -182,11 +183,17 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
        [ "$r" -nt "$exp/classifier_spk/best.pt" ]; then
       log 5 "$d/manipulation$sfx up to date"; continue
     fi
-    log 5 "mean-shift manipulation of $dump/$eval_set with $d"
-    speechgen-manipulate --exp-dir "$d" --train-dir "$dump/train" --test-dir "$dump/$eval_set" \
-      --out-dir "$d/manipulation$sfx" --phone-classifier "$exp/classifier_phone" \
-      --spk-classifier "$exp/classifier_spk" --per-segment "$per_segment" --examples "$examples" \
-      --seed "$seed" "${phase_args[@]}"
+    # $nj at a time, one torch thread each
+    log 5 "mean-shift manipulation of $dump/$eval_set with $d (log: $exp/log/manipulate${sfx}_$m.log)"
+    bg_job "$nj" "manipulate${sfx}_$m" env OMP_NUM_THREADS=1 speechgen-manipulate --exp-dir "$d" \
+      --train-dir "$dump/train" --test-dir "$dump/$eval_set" --out-dir "$d/manipulation$sfx" \
+      --phone-classifier "$exp/classifier_phone" --spk-classifier "$exp/classifier_spk" \
+      --per-segment "$per_segment" --examples "$examples" --seed "$seed" "${phase_args[@]}"
+    names+=("manipulate${sfx}_$m")
+  done
+  bg_wait "${names[@]}"
+  for m in $models; do
+    if [ -f "$exp/log/manipulate${sfx}_$m.log" ]; then tail -n 2 "$exp/log/manipulate${sfx}_$m.log"; fi
   done
 fi
 

@@ -15,7 +15,7 @@ from speechgen.data.dataset import SegmentDataset, lang_class_counts, read_mappi
 from speechgen.errors import DataError, SpeechgenError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
-from speechgen.eval.manipulation import FACTORS, manipulate_and_score
+from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
 from speechgen.train.load import load_experiment
 
 
@@ -100,8 +100,9 @@ def run(args: argparse.Namespace) -> dict:
                "seed": args.seed}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     converted = {}
+    train_codes = batched(model.encode, train_x)
     for factor in FACTORS:
-        result, details = manipulate_and_score(model, classifiers, train_x, train_y, test_x, test_y, n_classes,
+        result, details = manipulate_and_score(model, classifiers, train_codes, train_y, test_x, test_y, n_classes,
                                                factor, args.per_segment, args.seed)
         results[factor] = result.to_dict()
         converted[factor] = details

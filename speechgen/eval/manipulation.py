@@ -131,17 +131,18 @@ class ManipulationResult:
 
 
 @torch.no_grad()
-def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_feats: torch.Tensor,
+def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_codes: torch.Tensor,
                          train_labels: Dict[str, torch.Tensor], test_feats: torch.Tensor,
                          test_labels: Dict[str, torch.Tensor], n_classes: Dict[str, int], factor: str,
                          per_segment: int = 2, seed: int = 0, batch_size: int = 512):
     """Move ``factor`` of every test segment to ``per_segment`` other classes and score the results.
 
-    Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
+    ``train_codes`` (N, D) are the model's codes of the training segments, whose class means give the
+    shifts. Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
     """
     other = other_factor(factor)
     part = factor_slice(model, factor)
-    means = class_means(batched(model.encode, train_feats, batch_size), train_labels[factor], n_classes[factor])
+    means = class_means(train_codes, train_labels[factor], n_classes[factor])
     rows, targets = sample_targets(test_labels[factor].numpy(), n_classes[factor], per_segment, seed)
     rows_t, targets_t = torch.from_numpy(rows), torch.from_numpy(targets)
     x = test_feats[rows_t]
