@@ -122,6 +122,8 @@ def test_matched_references_draw_segments_of_each_target_class():
     refs = matched_references(labels, np.array([2, 1, 0, 3]), seed=0)
     assert labels[refs[:3]].tolist() == [2, 1, 0] and refs[3] == -1
     assert np.array_equal(refs, matched_references(labels, np.array([2, 1, 0, 3]), seed=0))
+    many = matched_references(labels, np.array([2] * 6), seed=1)  # each of the 3 segments of class 2 twice
+    assert sorted(many.tolist()) == [3, 3, 4, 4, 5, 5]
 
 
 def test_naturalness_of_real_segments_is_the_floor_and_an_overlay_is_far():

@@ -68,10 +68,20 @@ def sample_targets(labels: np.ndarray, n_classes: int, per_segment: int, seed: i
 
 
 def matched_references(labels: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
-    """For each target class, a seeded random index of a segment of that class in ``labels`` (-1: none)."""
+    """For each target class, the index of a segment of that class in ``labels`` (-1: none).
+
+    The pairs of one target class go through a seeded shuffle of that class's segments in turn, so
+    every segment is used before any is used again (as the manipulated segments are each used
+    ``per_segment`` times): two draws differ only as two samples of the same classes do.
+    """
     rng = np.random.default_rng(seed)
-    pools = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
-    return np.array([rng.choice(pools[int(t)]) if int(t) in pools else -1 for t in targets], dtype=np.int64)
+    refs = np.full(len(targets), -1, dtype=np.int64)
+    for c in np.unique(targets):
+        pool = np.flatnonzero(labels == c)
+        if len(pool):
+            rows = np.flatnonzero(targets == c)
+            refs[rows] = rng.permutation(np.resize(rng.permutation(pool), len(rows)))
+    return refs
 
 
 def naturalness(classifiers: Dict[str, torch.nn.Module], x_new: torch.Tensor, x: torch.Tensor,

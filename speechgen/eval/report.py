@@ -60,7 +60,8 @@ def model_rows(exp_root: Path, rel_to: Path, eval_set: str = "test") -> List[Lis
         rows.append([
             summary.get("model"), f"`{os.path.relpath(exp_dir, rel_to)}`", summary.get("parameters"),
             f"{summary.get('epochs')}/{summary.get('max_epochs')}", summary.get("best_epoch"),
-            last.get("train_loss"), last.get("valid_loss"), test.get("loss"), test.get("mse"), test.get("acc"),
+            last.get("train_loss"), last.get("valid_loss"), test.get("loss"),
+            test.get("nll") if "bpd" in test else None, test.get("mse"), test.get("acc"),
             f"[png]({os.path.relpath(tsne, rel_to)})" if tsne.is_file() else None,
         ])
     return rows
@@ -244,12 +245,15 @@ def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | 
         parts += ["## Data", "", markdown_table(["set", "utterances", "segments", "speakers", "phones"], data), ""]
     models = model_rows(exp_root, out.parent, eval_set)
     parts += ["## Models", "",
-              "Losses are per spectrogram element on normalised features (negative ELBO for the VAE, negative "
-              "log-likelihood for the flows and of N(0, I) for the identity baseline, in nats), cross-entropy "
-              f"for the classifiers, whose {eval_set} accuracy is given.", ""]
+              "Losses are per spectrogram element on normalised features, in nats: the negative ELBO for the VAE, "
+              "the negative log-likelihood for the flows (plus, for flows with a class_weight, the weighted "
+              "cross-entropy of their own classifier p(y|z)) and of N(0, I) for the identity baseline, "
+              f"cross-entropy for the classifiers, whose {eval_set} accuracy is given. The NLL column is the exact "
+              "negative log-likelihood alone, where the model has one.", ""]
     if models:
         parts += [markdown_table(["model", "exp dir", "params", "epochs", "best epoch", "train loss", "valid loss",
-                                  f"{eval_set} loss", f"{eval_set} mse", f"{eval_set} acc", "t-SNE"], models), ""]
+                                  f"{eval_set} loss", f"{eval_set} NLL", f"{eval_set} mse", f"{eval_set} acc",
+                                  "t-SNE"], models), ""]
     else:
         parts += ["No trained model yet.", ""]
     parts += structure_section(exp_root, order, eval_set)
