@@ -77,3 +77,8 @@ def test_missing_timit_path_is_a_clear_error(tmp_path):
 def test_unknown_option_is_refused(tmp_path):
     out = run_recipe(tmp_path, "--modles", "vae")
     assert out.returncode == 1 and "unknown option --modles" in out.stderr
+
+
+def test_unknown_eval_set_is_refused(tmp_path):
+    out = run_recipe(tmp_path, "--eval-set", "train")
+    assert out.returncode == 1 and "--eval-set train: expected test or dev" in out.stderr
