@@ -165,7 +165,9 @@ def test_forward_gives_finite_loss_and_per_dim_stats(name):
     batch = batch_of()
     loss, stats = model(batch)
     factors = {"nf": [], "dnf": ["phone"], "fdnf": ["phone", "spk"]}[name]
-    assert set(stats) == {"loss", "nll", "bpd", "logdet", *(f"{k}_{f}" for f in factors for k in ("ce", "acc"))}
+    extra = {"leak"} if name == "fdnf" else set()
+    assert set(stats) == {"loss", "nll", "bpd", "logdet", *extra,
+                          *(f"{k}_{f}" for f in factors for k in ("ce", "acc"))}
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert stats["loss"] == pytest.approx(loss.item()) and stats["nll"] == pytest.approx(loss.item())
     assert stats["bpd"] == pytest.approx(stats["nll"] / math.log(2))
@@ -371,3 +373,19 @@ def test_class_weight_adds_the_weighted_cross_entropy_per_dim():
     assert weighted["nll"] == pytest.approx(plain["nll"], rel=1e-12)
     expected = plain_loss + 50.0 * (plain["ce_phone"] + plain["ce_spk"]) / (T * F)
     assert weighted_loss.item() == pytest.approx(expected.item(), rel=1e-10)
+
+
+def test_between_class_variance_is_unbiased_and_finds_a_class_dependent_mean():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(6000, 4, dtype=DTYPE, generator=gen)
+    labels = torch.arange(6000) % 30
+    assert abs(flows.between_class_variance(z, labels).item()) < 0.01  # sampling noise removed
+    shifted = z + (labels[:, None] % 2).to(DTYPE)  # half the classes 1 higher in every dim: 4 x 0.25
+    assert flows.between_class_variance(shifted, labels).item() == pytest.approx(1.0, abs=0.08)
+
+
+def test_independence_weight_penalises_each_factor_in_the_other_part():
+    batch = batch_of(n=12)
+    plain_loss, plain = tiny_model("fdnf")(batch)
+    weighted_loss, _ = tiny_model("fdnf", independence_weight=7.0)(batch)
+    assert weighted_loss.item() == pytest.approx(plain_loss.item() + 7.0 * plain["leak"], rel=1e-10)

@@ -412,6 +412,19 @@ def class_code_means(batches: Iterable[Dict[str, torch.Tensor]], encode, parts: 
     return {factor: sums[factor] / counts[factor].clamp(min=1)[:, None] for factor in sums}
 
 
+def between_class_variance(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Unbiased (one-way ANOVA) estimate of the variance of the class means of z (B, D) over ``labels`` (B,),
+    summed over dims: ``(SS_between - (K - 1) MS_within) / B`` with K the classes present. Near 0 when
+    the class does not change the mean of z, whatever the batch's sampling noise."""
+    classes, index, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    n, k = z.shape[0], len(classes)
+    sums = z.new_zeros(k, z.shape[1]).index_add_(0, index, z)
+    means = sums / counts[:, None].to(z.dtype)
+    between = (counts.to(z.dtype)[:, None] * (means - z.mean(0)).pow(2)).sum()
+    within = (z - means[index]).pow(2).sum()
+    return (between - (k - 1) * within / max(n - k, 1)) / n
+
+
 class _FlowModel(GenerativeModel):
     """Shared body of the flow models: feats (B, T, F) -> z (B, D = T * F) by a multi-scale flow.
 
@@ -505,8 +518,13 @@ class _FlowModel(GenerativeModel):
             stats[f"acc_{name}"] = (logits.argmax(1) == labels[name]).float().mean().item()
             if self.class_weight:
                 loss = loss + self.class_weight * ce / self.dim
+        loss = loss + self._extra_loss(z, labels, stats)
         stats["loss"] = loss.item()
         return loss, stats
+
+    def _extra_loss(self, z: torch.Tensor, labels: Dict[str, torch.Tensor], stats: Dict[str, float]) -> torch.Tensor:
+        """A model's own term added to the loss (logging into ``stats``); none for NF and DNF."""
+        return z.new_zeros(())
 
     # ------------------------------------------------------------ verbs of the eval stages
     @torch.no_grad()
@@ -628,16 +646,20 @@ class FactorialDNF(_FlowModel):
             dims D_A (a multiple of n_frames). Default: half.
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
         init_means, class_weight: as for ``DNF``, for both factors.
+        independence_weight: weight of the leak of each factor into the other's part: the variance of the
+            speaker means of z_A plus that of the phone means of z_B (``between_class_variance``), per dim
+            of z. The mean shift moves one part only, so what a factor leaves in the other part stays put.
         others: as ``NF``.
     """
 
     def __init__(self, n_phones: int = 38, n_speakers: int = 40, split: float = 0.5, n_frames: int = 20,
                  n_bins: int = 200, levels: int = 3, steps_per_level: int = 6, hidden: int = 64,
                  kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0,
-                 init_means: str = "zero", class_weight: float = 0.0):
+                 init_means: str = "zero", class_weight: float = 0.0, independence_weight: float = 0.0):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
         self.init_means = check_init_means(init_means)
         self.class_weight = float(class_weight)
+        self.independence_weight = float(independence_weight)
         self.phone_channels = self._channels_of_split(split, n_frames, n_bins)
         self.phone_dim = self.phone_channels * n_frames
         dims_a = self.body.channel_dims(range(self.phone_channels))
@@ -667,6 +689,13 @@ class FactorialDNF(_FlowModel):
     def _class_priors(self):
         parts = self.factor_slices()
         return {"phone": (self.phone_means, parts["phone"]), "spk": (self.spk_means, parts["spk"])}
+
+    def _extra_loss(self, z, labels, stats):
+        parts = self.factor_slices()
+        leak = sum(between_class_variance(z[:, parts[name]], labels[other]) for name, other in
+                   (("phone", "spk"), ("spk", "phone"))) / self.dim
+        stats["leak"] = leak.item()
+        return self.independence_weight * leak if self.independence_weight else z.new_zeros(())
 
     @torch.no_grad()
     def log_prob(self, feats: torch.Tensor, phone: Optional[torch.Tensor] = None,
