@@ -389,3 +389,12 @@ def test_independence_weight_penalises_each_factor_in_the_other_part():
     plain_loss, plain = tiny_model("fdnf")(batch)
     weighted_loss, _ = tiny_model("fdnf", independence_weight=7.0)(batch)
     assert weighted_loss.item() == pytest.approx(plain_loss.item() + 7.0 * plain["leak"], rel=1e-10)
+
+
+def test_leak_penalty_is_never_negative():
+    """The unbiased estimate can fall below 0; the loss takes it clamped, so it cannot reward spreading z."""
+    model = tiny_model("fdnf", independence_weight=1.0)
+    batch = batch_of(n=12)
+    batch["feats"] = 1e3 * batch["feats"]  # a huge within-class spread
+    _, stats = model(batch)
+    assert stats["leak"] >= 0.0

@@ -415,7 +415,8 @@ def class_code_means(batches: Iterable[Dict[str, torch.Tensor]], encode, parts: 
 def between_class_variance(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Unbiased (one-way ANOVA) estimate of the variance of the class means of z (B, D) over ``labels`` (B,),
     summed over dims: ``(SS_between - (K - 1) MS_within) / B`` with K the classes present. Near 0 when
-    the class does not change the mean of z, whatever the batch's sampling noise."""
+    the class does not change the mean of z, whatever the batch's sampling noise; it can be negative,
+    so a loss must not minimise it unclamped (spreading z within classes would lower it without bound)."""
     classes, index, counts = torch.unique(labels, return_inverse=True, return_counts=True)
     n, k = z.shape[0], len(classes)
     sums = z.new_zeros(k, z.shape[1]).index_add_(0, index, z)
@@ -692,7 +693,7 @@ class FactorialDNF(_FlowModel):
 
     def _extra_loss(self, z, labels, stats):
         parts = self.factor_slices()
-        leak = sum(between_class_variance(z[:, parts[name]], labels[other]) for name, other in
+        leak = sum(between_class_variance(z[:, parts[name]], labels[other]).clamp(min=0) for name, other in
                    (("phone", "spk"), ("spk", "phone"))) / self.dim
         stats["leak"] = leak.item()
         return self.independence_weight * leak if self.independence_weight else z.new_zeros(())
