@@ -28,6 +28,7 @@
 #   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in a minute
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
+#        ./run.sh --stage 3 --eval-set dev   the tables of the dev set, for tuning (RESULTS_dev.md)
 set -euo pipefail
 
 timit=""          # TIMIT root (LDC layout or the NLTK sample); empty: embedded synthetic corpus
