@@ -159,7 +159,8 @@ def naturalness_section(found: Dict[Path, Dict], dirs: Sequence[Path], rel_to: P
         rows.append([name] + [f"{first[f]['naturalness'][key]:.1f}" for f in ("phone", "spk")])
     return ["### Naturalness of the converted segments", "",
             "Fréchet distance between the two MLPs' last hidden layers (concatenated) on the converted segments "
-            "x' and on real test segments of the same target classes, one drawn per pair (lower is more "
+            "x' and on real test segments of the same target classes, one per pair, each class's segments in "
+            "turn (lower is more "
             f"natural; ° marks a distance no lower than the `{BASELINE}` shift's). The floor is the distance of "
             "a second draw of real segments to the first.", "",
             markdown_table(["model", "phone-converted", "speaker-converted"], rows), ""]
