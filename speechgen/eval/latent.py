@@ -17,9 +17,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from speechgen.eval.manipulation import FACTORS
 from speechgen.eval.tsne import CodeSet, subsample
-
-FACTORS = ("phone", "spk")
 
 
 def knn_accuracy(codes: np.ndarray, labels: Sequence, k: int = 10, folds: int = 5, seed: int = 0) -> float:

@@ -10,9 +10,9 @@ on the other factor (Sun et al., ICASSP 2021, Table 1).
 A shift can fool an MLP with an overlay no real segment has, so each manipulation also gets a
 naturalness score: the Fréchet distance between the classifiers' last hidden layers (both
 classifiers, concatenated) on the manipulated segments and on real test segments of the same target
-classes, one drawn per pair (class-matched). Two references come with it: the same distance for a
-second independent draw of real segments (the floor a perfect converter would reach) and for the
-unchanged segments x (no conversion at all).
+classes, one per pair (class-matched, see ``matched_references``). Two references come with it: the
+same distance for a second independent draw of real segments (the floor a perfect converter would
+reach) and for the unchanged segments x (no conversion at all).
 """
 from __future__ import annotations
 
@@ -98,12 +98,12 @@ def naturalness(classifiers: Dict[str, torch.nn.Module], x_new: torch.Tensor, x:
 
     ref_a = matched_references(real_labels, targets, seed + 1)
     ref_b = matched_references(real_labels, targets, seed + 2)
-    keep = torch.from_numpy((ref_a >= 0) & (ref_b >= 0))
-    reference = features(real_feats[ref_a[keep.numpy()]])
+    keep = np.flatnonzero((ref_a >= 0) & (ref_b >= 0))  # pairs whose target class has real segments
+    reference = features(real_feats[ref_a[keep]])
     return {"fd": frechet_distance(features(x_new[keep]), reference),
-            "fd_real": frechet_distance(features(real_feats[ref_b[keep.numpy()]]), reference),
+            "fd_real": frechet_distance(features(real_feats[ref_b[keep]]), reference),
             "fd_unchanged": frechet_distance(features(x[keep]), reference),
-            "fd_pairs": int(keep.sum())}
+            "fd_pairs": len(keep)}
 
 
 @torch.no_grad()

@@ -482,14 +482,19 @@ class _FlowModel(GenerativeModel):
                               "seg2phone/seg2spk")
         return {name: batch[name] for name in self._class_priors()}
 
+    @property
+    def needs_data_pass(self) -> bool:
+        """Whether the trainer must give ``init_from_data`` a pass over the training set (``init_means: data``)."""
+        return bool(self._class_priors()) and getattr(self, "init_means", "zero") == "data"
+
     @torch.no_grad()
     def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
         """With ``init_means: data``, start each class mean at the mean code part of its class (the flow as
         initialised), so the class prior shapes the flow from the first step instead of waiting for the
         means to grow from 0. The trainer calls it once before the first step."""
-        priors = self._class_priors()
-        if not priors or getattr(self, "init_means", "zero") != "data":
+        if not self.needs_data_pass:
             return
+        priors = self._class_priors()
         means = class_code_means(batches, self.encode, {name: part for name, (_, part) in priors.items()},
                                  {name: table.weight.shape[0] for name, (table, _) in priors.items()})
         for name, (table, _) in priors.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,8 +234,6 @@ def set_class_counts(exp: ExperimentConfig, counts: Dict[str, int], source: str)
 
     A count a config states itself must agree with the data: one that does not is an error naming it.
     """
-    import inspect
-
     params = inspect.signature(MODELS.get(exp.model)).parameters
     exp.model_conf = dict(exp.model_conf)
     for key, factor in CLASS_COUNT_KEYS.items():

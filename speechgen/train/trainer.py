@@ -256,9 +256,9 @@ class Trainer:
 
         Modules that initialise from their first batch (ActNorm) see the first global batch of epoch 1,
         as the single process's first step would (so with several processes every process sees it);
-        then a model with ``init_from_data(batches)`` (the class means of the DNFs) is given one ordered
-        pass over the training set, the same on every process."""
-        data_init = hasattr(self.model, "init_from_data")
+        then a model whose ``needs_data_pass`` is true (the DNFs with ``init_means: data``) is given one
+        ordered pass over the training set by its ``init_from_data(batches)``, the same on every process."""
+        data_init = bool(getattr(self.model, "needs_data_pass", False))
         if not (data_init or (self.procs.distributed and distributed.needs_data_init(self.model))):
             return
         if hasattr(self.train_set, "set_epoch"):
