@@ -31,6 +31,8 @@ from speechgen.data.dataset import FEATS_LOADING
 from speechgen.errors import ConfigError
 from speechgen.train.distributed import AMP_DTYPES
 from speechgen.train.registry import MODELS, check_kwargs
+from speechgen.train.values import check_mapping, check_values
+from speechgen.yaml_io import load_yaml
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -81,94 +83,126 @@ class ExperimentConfig:
 
 def _check_keys(conf: Dict[str, Any], cls, where: str) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(conf) - names)
+    unknown = sorted(set(map(str, conf)) - names)
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; accepted: {', '.join(sorted(names))}")
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
 def apply_overrides(conf: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides (values parsed as YAML) to a nested dict copy."""
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML, ``1e-3`` a number) to a nested dict copy."""
     conf = copy.deepcopy(conf)
     for item in overrides or []:
         if "=" not in item:
-            raise ConfigError(f"override '{item}' is not of the form key.sub=value")
+            raise ConfigError(f"--override {item}: expected the form key.sub=value, e.g. optim_conf.lr=1e-3")
         key, value = item.split("=", 1)
         node = conf
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}': '{part}' is not a mapping")
-        node[parts[-1]] = _parse_value(value)
+                raise ConfigError(f"--override {item}: '{part}' is not a mapping")
+        try:
+            node[parts[-1]] = load_yaml(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--override {item}: the value is not valid YAML") from None
     return conf
 
 
 def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentConfig:
-    """Check a raw dict and turn it into an ExperimentConfig (model_conf is checked too)."""
+    """Check a raw dict and turn it into an ExperimentConfig: every key, and every value's type and range."""
     import speechgen.models.registered  # noqa: F401
 
-    if not isinstance(conf, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
+    conf = check_mapping(conf, where)
     _check_keys(conf, ExperimentConfig, where)
-    if "model" not in conf:
+    if not isinstance(conf.get("model"), str):
         raise ConfigError(f"{where}: the key 'model' is required (one of {', '.join(MODELS.names())})")
-    trainer = conf.get("trainer") or {}
-    _check_keys(trainer, TrainerConfig, f"{where}: trainer")
     fields = {k: v for k, v in conf.items() if k != "trainer"}
-    for key in ("model_conf", "optim_conf", "scheduler_conf"):
-        if fields.get(key) is None:
-            fields.pop(key, None)
-    if fields.get("optim_groups") is None:
-        fields.pop("optim_groups", None)
+    for key in ("model_conf", "optim_conf", "scheduler_conf", "optim_groups"):
+        if fields.get(key, ...) is None:
+            fields.pop(key)  # null: the default
+        elif key in fields:
+            fields[key] = check_mapping(fields[key], f"{where}: {key}")
+    trainer = check_mapping(conf.get("trainer"), f"{where}: trainer")
+    _check_keys(trainer, TrainerConfig, f"{where}: trainer")
+    trainer = check_values(trainer, TrainerConfig, f"{where}: trainer")
     exp = ExperimentConfig(**fields, trainer=TrainerConfig(**trainer))
     check_trainer(exp.trainer, f"{where}: trainer")
-    check_kwargs(MODELS.get(exp.model), exp.model_conf, f"{where}: model_conf")
+    model = MODELS.get(exp.model)
+    check_kwargs(model, exp.model_conf, f"{where}: model_conf")
+    exp.model_conf = check_values(exp.model_conf, model, f"{where}: model_conf")
     if exp.optim not in OPTIMIZERS:
         raise ConfigError(f"{where}: unknown optim '{exp.optim}'; known: {', '.join(OPTIMIZERS)}")
-    check_kwargs(OPTIMIZERS[exp.optim], {"params": None, **exp.optim_conf}, f"{where}: optim_conf")
+    exp.optim_conf = _check_optim(exp.optim, exp.optim_conf, f"{where}: optim_conf")
     for name in exp.optim_groups:
         optim, conf = _group_optim(exp, name, f"{where}: optim_groups.{name}")
-        check_kwargs(OPTIMIZERS[optim], {"params": None, **conf}, f"{where}: optim_groups.{name}.optim_conf")
+        _check_optim(optim, conf, f"{where}: optim_groups.{name}.optim_conf")
     if exp.scheduler is not None:
         if exp.scheduler not in SCHEDULERS:
             raise ConfigError(f"{where}: unknown scheduler '{exp.scheduler}'; known: {', '.join(SCHEDULERS)}")
-        check_kwargs(SCHEDULERS[exp.scheduler], {"optimizer": None, **exp.scheduler_conf},
-                     f"{where}: scheduler_conf")
+        exp.scheduler_conf = _check_scheduler(exp, f"{where}: scheduler_conf")
     return exp
 
 
+def _dummy_optimizer(optim: str, conf: Dict[str, Any], where: str) -> torch.optim.Optimizer:
+    """An optimiser of one dummy parameter: torch checks the values it can (e.g. a negative lr)."""
+    try:
+        return OPTIMIZERS[optim]([torch.nn.Parameter(torch.zeros(1))], **conf)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _check_optim(optim: str, conf: Dict[str, Any], where: str) -> Dict[str, Any]:
+    check_kwargs(OPTIMIZERS[optim], {"params": None, **conf}, where)
+    conf = check_values(conf, OPTIMIZERS[optim], where)
+    _dummy_optimizer(optim, conf, where)
+    return conf
+
+
+def _check_scheduler(exp: ExperimentConfig, where: str) -> Dict[str, Any]:
+    cls = SCHEDULERS[exp.scheduler]
+    check_kwargs(cls, {"optimizer": None, **exp.scheduler_conf}, where)
+    conf = check_values(exp.scheduler_conf, cls, where)
+    try:
+        cls(_dummy_optimizer(exp.optim, exp.optim_conf, where), **conf)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return conf
+
+
 def check_trainer(conf: TrainerConfig, where: str) -> None:
-    """Values of the trainer keys that no device or data can make right."""
+    """Values of the trainer keys beyond their types and ranges (``speechgen.train.values``)."""
     choices = {"amp": tuple(AMP_DTYPES), "feats_loading": FEATS_LOADING}
     for key, allowed in choices.items():
         if getattr(conf, key) not in allowed:
-            raise ConfigError(f"{where}: {key}={getattr(conf, key)!r}; expected one of {', '.join(allowed)}")
+            raise ConfigError(f"{where}.{key}={getattr(conf, key)!r}; expected one of {', '.join(allowed)}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(conf.device)):
-        raise ConfigError(f"{where}: device={conf.device!r}; expected auto, cpu, cuda or cuda:N")
-    for key in ("batch_size", "max_epochs"):
-        if not isinstance(getattr(conf, key), int) or getattr(conf, key) < 1:
-            raise ConfigError(f"{where}: {key}={getattr(conf, key)!r}; expected a positive integer")
-    if not isinstance(conf.num_workers, int) or conf.num_workers < 0:
-        raise ConfigError(f"{where}: num_workers={conf.num_workers!r}; expected 0 (load in the training process) "
-                          "or a number of worker processes")
+        raise ConfigError(f"{where}.device={conf.device!r}; expected auto, cpu, cuda or cuda:N")
+    if conf.grad_clip is not None and not conf.grad_clip > 0:
+        raise ConfigError(f"{where}.grad_clip={conf.grad_clip!r}; expected a positive number, or null for no clipping")
 
 
 def load_config(path: str | Path, overrides: List[str] | None = None) -> ExperimentConfig:
-    """Read a YAML config, apply overrides and check every key."""
+    """Read a YAML config, apply overrides and check every key and value.
+
+    An error that only the overrides cause names them, not the file."""
     import speechgen.models.registered  # noqa: F401  (registers the model classes)
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    return config_from_dict(apply_overrides(raw, overrides or []), where=str(path))
+    if not overrides:
+        return config_from_dict(raw, where=str(path))
+    merged = apply_overrides(check_mapping(raw, str(path)), overrides)
+    try:
+        return config_from_dict(merged, where=str(path))
+    except ConfigError as err:
+        config_from_dict(raw, where=str(path))  # the file's own error, if it has one
+        given = " ".join(overrides)
+        raise ConfigError(str(err).replace(str(path), f"--override {given}", 1)) from None
 
 
 def save_config(exp: ExperimentConfig, path: str | Path) -> None:

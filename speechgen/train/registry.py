@@ -38,8 +38,14 @@ class Registry:
         """Instantiate ``name`` with ``conf`` as keyword args; unknown keys are an error."""
         cls = self.get(name)
         conf = dict(conf or {})
-        check_kwargs(cls, conf, where or f"{self.kind}_conf")
-        return cls(**conf)
+        where = where or f"{self.kind}_conf"
+        check_kwargs(cls, conf, where)
+        try:
+            return cls(**conf)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, RuntimeError) as err:  # e.g. sizes that do not fit together
+            raise ConfigError(f"{where}: {self.kind} '{name}' cannot be built from {conf}: {err}") from None
 
 
 def check_kwargs(fn: Callable, conf: Mapping[str, Any], where: str) -> None:
