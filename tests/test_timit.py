@@ -393,3 +393,10 @@ def test_cli_rejects_bad_split(corpora, tmp_path, capsys):
         prepare_timit.main([str(corpora["ldc"]), str(tmp_path / "d"), "--split", "8,1"])
     assert exc.value.code == 2
     assert "expected three numbers" in capsys.readouterr().err
+
+
+def test_a_subset_dir_is_pointed_at_its_root_in_one_line(corpora):
+    for inner in (corpora["ldc"] / "TRAIN", corpora["ldc"] / "TRAIN" / "DR1"):
+        with pytest.raises(DataError, match=rf"{inner} is inside a TIMIT tree: pass its root .* instead") as err:
+            detect_layout(inner)
+        assert "\n" not in str(err.value)

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from speechgen.errors import SpeechgenError
+from speechgen.bin import command
 from speechgen.eval.report import markdown_table
 from speechgen.eval.speech_scores import read_scores, training_rows, write_results
 
@@ -69,6 +69,7 @@ def target_section(exp_root: Path, summaries: Dict[str, dict], models: List[str]
             markdown_table(["target", "best J", "M", "J - M", ""], rows), ""]
 
 
+@command("speechgen-complex-results")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-complex-results",
                                 description="Write EXP_ROOT/RESULTS.md and results.json from the scores.csv of "
@@ -79,20 +80,16 @@ def main(argv=None) -> int:
     p.add_argument("--notes", default="")
     args = p.parse_args(argv)
     models = args.models.split()
-    try:
-        summaries = write_results(args.exp_root, models, title=args.title, notes=args.notes)
-        training = training_rows(args.exp_root, models)
-        extra = target_section(args.exp_root, summaries, models)
-        if training:
-            extra += ["## Training", "", "Validation NLLs in nats per bin (log(2 pi) = 1.838 is a uniform phase "
-                      "guess); time is the sum of the epoch times.", "",
-                      markdown_table(["model", "exp dir", "phase terms", "params", "epochs", "best epoch",
-                                      "valid mag NLL", "valid phase NLL", "valid GD NLL", "valid IF NLL",
-                                      "train s"], training), ""]
-        write_results(args.exp_root, models, title=args.title, notes=args.notes, extra_sections=extra)
-    except SpeechgenError as err:
-        print(f"speechgen-complex-results: error: {err}", file=sys.stderr)
-        return 1
+    summaries = write_results(args.exp_root, models, title=args.title, notes=args.notes)
+    training = training_rows(args.exp_root, models)
+    extra = target_section(args.exp_root, summaries, models)
+    if training:
+        extra += ["## Training", "", "Validation NLLs in nats per bin (log(2 pi) = 1.838 is a uniform phase "
+                  "guess); time is the sum of the epoch times.", "",
+                  markdown_table(["model", "exp dir", "phase terms", "params", "epochs", "best epoch",
+                                  "valid mag NLL", "valid phase NLL", "valid GD NLL", "valid IF NLL",
+                                  "train s"], training), ""]
+    write_results(args.exp_root, models, title=args.title, notes=args.notes, extra_sections=extra)
     print(f"{args.exp_root}/RESULTS.md: {len(summaries)} scored dirs")
     return 0
 

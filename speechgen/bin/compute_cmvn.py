@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from speechgen.bin import command
 from speechgen.data.dataset import Cmvn
-from speechgen.errors import SpeechgenError
 
 
 def compute_cmvn(feats_dir: Path, floor: float = 1e-3) -> Cmvn:
@@ -14,17 +14,14 @@ def compute_cmvn(feats_dir: Path, floor: float = 1e-3) -> Cmvn:
     return Cmvn.estimate(feats_dir, floor)
 
 
+@command("speechgen-compute-cmvn")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-compute-cmvn",
                                 description="Per-bin mean/std of FEATS_DIR/feats.scp -> FEATS_DIR/cmvn.npz "
                                             "(use the training set only).")
     p.add_argument("feats_dir", type=Path)
     args = p.parse_args(argv)
-    try:
-        cmvn = compute_cmvn(args.feats_dir)
-    except SpeechgenError as err:
-        print(f"speechgen-compute-cmvn: error: {err}", file=sys.stderr)
-        return 1
+    cmvn = compute_cmvn(args.feats_dir)
     print(f"{args.feats_dir}/cmvn.npz: {len(cmvn.mean)} bins, mean of means {cmvn.mean.mean():.3f}")
     return 0
 

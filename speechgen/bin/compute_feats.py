@@ -17,12 +17,13 @@ from typing import Dict, List, Tuple
 import kaldiio
 import numpy as np
 
+from speechgen.bin import command
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import read_mapping
+from speechgen.data.dataset import check_finite, read_mapping
 from speechgen.data.validate import parse_time, read_table
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
 from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
-from speechgen.errors import DataError, SpeechgenError
+from speechgen.errors import DataError
 
 LABEL_FILES = ("seg2phone", "seg2spk", "segments")
 
@@ -63,7 +64,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecC
                 raise DataError(f"{wavs[utt]}: {err}") from None
             feats = segment_log_spectrograms(x, starts, conf)
             for (seg, _, _), mat in zip(segs, feats):
-                writer(seg, mat)
+                writer(seg, check_finite(mat, seg, wavs[utt], "check that audio"))
                 n += 1
     os.replace(scp_tmp, scp)  # the scp appears only once the ark is complete
     return n
@@ -100,25 +101,22 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("speechgen-compute-feats")
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     conf = SegmentSpecConfig(sample_rate=args.sample_rate, n_frames=args.n_frames, win_length=args.win_length,
                              hop_length=args.hop_length, n_fft=args.n_fft)
-    try:
-        if args.job is not None:
-            check_job(args.nj, args.job)
-            n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
-            print(f"job {args.job}/{args.nj}: {n} segments -> {args.out_dir}/feats.{args.job}.scp")
-            return 0
-        if not args.merge:
-            for job in range(1, args.nj + 1):
-                run_job(args.data_dir, args.out_dir, args.nj, job, conf)
-        n = merge_jobs(args.data_dir, args.out_dir, args.nj)
-        print(f"{n} segments of {conf.n_frames}x{conf.n_bins} -> {args.out_dir}/feats.scp")
+    if args.job is not None:
+        check_job(args.nj, args.job)
+        n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
+        print(f"job {args.job}/{args.nj}: {n} segments -> {args.out_dir}/feats.{args.job}.scp")
         return 0
-    except SpeechgenError as err:
-        print(f"speechgen-compute-feats: error: {err}", file=sys.stderr)
-        return 1
+    if not args.merge:
+        for job in range(1, args.nj + 1):
+            run_job(args.data_dir, args.out_dir, args.nj, job, conf)
+    n = merge_jobs(args.data_dir, args.out_dir, args.nj)
+    print(f"{n} segments of {conf.n_frames}x{conf.n_bins} -> {args.out_dir}/feats.scp")
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ from pathlib import Path
 import kaldiio
 import yaml
 
+from speechgen.bin import command
 from speechgen.data.audio import load_wav
+from speechgen.data.dataset import check_finite
 from speechgen.data.frames import LogMelConfig, frame_labels, log_mel_deltas, num_feature_frames
 from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
 from speechgen.data.timit import read_data_dir
-from speechgen.errors import DataError, SpeechgenError
+from speechgen.errors import DataError
 from speechgen.signal.mel import mel_filterbank
 
 
@@ -47,7 +49,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: LogMelConfig
                 labels = frame_labels(phones[utt], len(feats), conf)
             except DataError as err:
                 raise DataError(f"{data_dir / 'phones'}: {utt}: {err}") from None
-            feat_writer(utt, feats)
+            feat_writer(utt, check_finite(feats, utt, wavs[utt], "check that audio"))
             ali_writer(utt, labels)
             frames += len(feats)
     for tmp in tmp_scps:  # the scps appear only once their arks are complete
@@ -91,25 +93,22 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("speechgen-compute-logmel")
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        conf = LogMelConfig(sample_rate=args.sample_rate, win_length=args.win_length, hop_length=args.hop_length,
-                            n_fft=args.n_fft, n_mels=args.n_mels, delta_order=args.delta_order)
-        if args.job is not None:
-            check_job(args.nj, args.job)
-            n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
-            print(f"job {args.job}/{args.nj}: {n} frames -> {args.out_dir}/feats.{args.job}.scp")
-            return 0
-        if not args.merge:
-            for job in range(1, args.nj + 1):
-                run_job(args.data_dir, args.out_dir, args.nj, job, conf)
-        n = merge_jobs(args.data_dir, args.out_dir, args.nj, conf)
-        print(f"{n} utterances of {conf.dims}-dim log-mel features -> {args.out_dir}/feats.scp, ali.scp")
+    conf = LogMelConfig(sample_rate=args.sample_rate, win_length=args.win_length, hop_length=args.hop_length,
+                        n_fft=args.n_fft, n_mels=args.n_mels, delta_order=args.delta_order)
+    if args.job is not None:
+        check_job(args.nj, args.job)
+        n = run_job(args.data_dir, args.out_dir, args.nj, args.job, conf)
+        print(f"job {args.job}/{args.nj}: {n} frames -> {args.out_dir}/feats.{args.job}.scp")
         return 0
-    except SpeechgenError as err:
-        print(f"speechgen-compute-logmel: error: {err}", file=sys.stderr)
-        return 1
+    if not args.merge:
+        for job in range(1, args.nj + 1):
+            run_job(args.data_dir, args.out_dir, args.nj, job, conf)
+    n = merge_jobs(args.data_dir, args.out_dir, args.nj, conf)
+    print(f"{n} utterances of {conf.dims}-dim log-mel features -> {args.out_dir}/feats.scp, ali.scp")
+    return 0
 
 
 if __name__ == "__main__":

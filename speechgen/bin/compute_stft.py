@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from speechgen.bin import command
 from speechgen.data.complex_feats import compute_job, compute_log_magnitude_stats, merge_jobs
 from speechgen.data.jobs import check_job
-from speechgen.errors import SpeechgenError
 from speechgen.signal.stft import STFTConfig
 
 
@@ -36,26 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("speechgen-compute-stft")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        conf = STFTConfig(n_fft=args.n_fft, hop_length=args.hop_length, win_length=args.win_length,
-                          window=args.window, sample_rate=args.sample_rate)
-        if args.job is not None:
-            check_job(args.nj, args.job)
-            n = compute_job(args.data_dir, args.out_dir, conf, args.nj, args.job)
-            print(f"job {args.job}/{args.nj}: {n} utterances -> {args.out_dir}/feats.{args.job}.scp")
-            return 0
-        if not args.merge:
-            for job in range(1, args.nj + 1):
-                compute_job(args.data_dir, args.out_dir, conf, args.nj, job)
-        n = merge_jobs(args.data_dir, args.out_dir, conf, args.nj)
-        if args.stats:
-            compute_log_magnitude_stats(args.out_dir)
-        print(f"{n} utterances of {conf.n_freqs} bins -> {args.out_dir}/feats.scp")
-    except SpeechgenError as err:
-        print(f"speechgen-compute-stft: error: {err}", file=sys.stderr)
-        return 1
+    conf = STFTConfig(n_fft=args.n_fft, hop_length=args.hop_length, win_length=args.win_length,
+                      window=args.window, sample_rate=args.sample_rate)
+    if args.job is not None:
+        check_job(args.nj, args.job)
+        n = compute_job(args.data_dir, args.out_dir, conf, args.nj, args.job)
+        print(f"job {args.job}/{args.nj}: {n} utterances -> {args.out_dir}/feats.{args.job}.scp")
+        return 0
+    if not args.merge:
+        for job in range(1, args.nj + 1):
+            compute_job(args.data_dir, args.out_dir, conf, args.nj, job)
+    n = merge_jobs(args.data_dir, args.out_dir, conf, args.nj)
+    if args.stats:
+        compute_log_magnitude_stats(args.out_dir)
+    print(f"{n} utterances of {conf.n_freqs} bins -> {args.out_dir}/feats.scp")
     return 0
 
 

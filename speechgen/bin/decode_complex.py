@@ -29,11 +29,12 @@ import kaldiio
 import numpy as np
 import torch
 
+from speechgen.bin import command
 from speechgen.data.audio import load_wav, save_wav
 from speechgen.data.chime4 import DEMO_UTTERANCES
 from speechgen.data.complex_feats import log_magnitude_phase, matrix_to_spec, read_num_samples, read_stft_config
 from speechgen.data.dataset import read_mapping
-from speechgen.errors import DataError, SpeechgenError
+from speechgen.errors import DataError
 from speechgen.models.complex_vae import random_phase
 from speechgen.signal import griffin_lim, istft, pghi
 from speechgen.signal.stft import STFTConfig
@@ -207,6 +208,7 @@ def write_record(out_dir: Path, model: str, test: TestSet, args: argparse.Namesp
     print(f"{len(entries)} files of {len(test.utts)} utterances -> {out_dir}/audio ({record['seconds']} s)")
 
 
+@command("speechgen-decode-complex")
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     if args.reference == bool(args.exp_dir):
@@ -216,23 +218,19 @@ def main(argv=None) -> int:
         print("speechgen-decode-complex: error: --reference needs --out-dir", file=sys.stderr)
         return 2
     torch.set_num_threads(1)  # Griffin-Lim runs --nj groups of one thread each
-    try:
-        if not (args.feats_dir / "feats.scp").is_file():
-            raise DataError(f"{args.feats_dir}/feats.scp: missing; run the feature stage first")
-        include = [u for u in args.include.split(",") if u]
-        test = TestSet(args.feats_dir, args.max_utts, include, args.examples)
-        if args.reference:
-            began = time.time()
-            entries = decode_reference(test, args.out_dir, args.gla_iters, args.gla_momentum, args.seed, args.nj)
-            write_record(args.out_dir, "reference", test, args, entries, time.time() - began)
-        for exp_dir in args.exp_dir or []:
-            began = time.time()
-            entries = decode_model(exp_dir, test, exp_dir, args.gla_iters, args.gla_momentum, args.seed,
-                                   args.nj, args.checkpoint, args.oracle_conditioned)
-            write_record(exp_dir, exp_dir.name, test, args, entries, time.time() - began)
-    except SpeechgenError as err:
-        print(f"speechgen-decode-complex: error: {err}", file=sys.stderr)
-        return 1
+    if not (args.feats_dir / "feats.scp").is_file():
+        raise DataError(f"{args.feats_dir}/feats.scp: missing; run the feature stage first")
+    include = [u for u in args.include.split(",") if u]
+    test = TestSet(args.feats_dir, args.max_utts, include, args.examples)
+    if args.reference:
+        began = time.time()
+        entries = decode_reference(test, args.out_dir, args.gla_iters, args.gla_momentum, args.seed, args.nj)
+        write_record(args.out_dir, "reference", test, args, entries, time.time() - began)
+    for exp_dir in args.exp_dir or []:
+        began = time.time()
+        entries = decode_model(exp_dir, test, exp_dir, args.gla_iters, args.gla_momentum, args.seed,
+                               args.nj, args.checkpoint, args.oracle_conditioned)
+        write_record(exp_dir, exp_dir.name, test, args, entries, time.time() - began)
     return 0
 
 

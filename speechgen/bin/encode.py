@@ -13,8 +13,8 @@ import kaldiio
 import torch
 from torch.utils.data import DataLoader
 
+from speechgen.bin import command
 from speechgen.data.dataset import SegmentDataset
-from speechgen.errors import SpeechgenError
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
 
@@ -49,6 +49,7 @@ def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = 
     return stats
 
 
+@command("speechgen-encode")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-encode",
                                 description="Encode FEATS_DIR with the model of EXP_DIR into OUT_DIR/codes.scp "
@@ -60,11 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args(argv)
     out_dir = args.out_dir or args.exp_dir / f"encode_{args.feats_dir.name}"
-    try:
-        stats = encode_dir(args.exp_dir, args.feats_dir, out_dir, args.checkpoint, args.batch_size)
-    except SpeechgenError as err:
-        print(f"speechgen-encode: error: {err}", file=sys.stderr)
-        return 1
+    stats = encode_dir(args.exp_dir, args.feats_dir, out_dir, args.checkpoint, args.batch_size)
     print(f"{stats['segments']} codes -> {out_dir}/codes.scp; loss {stats.get('loss', float('nan')):.4f}")
     return 0
 

@@ -29,10 +29,10 @@ from typing import Dict
 
 import numpy as np
 import torch
-import yaml
 
+from speechgen.bin import command
 from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
-from speechgen.errors import DataError, SpeechgenError
+from speechgen.errors import DataError
 from speechgen.eval.animation import (EpochFigureHook, can_reconstruct, plot_phone_tsne, plot_window_grid,
                                       reconstruct, sample, static_part)
 from speechgen.eval.frechet import ClassifierScorer, frechet_distance, js_divergence
@@ -40,6 +40,7 @@ from speechgen.eval.tsne import subsample
 from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
+from speechgen.yaml_io import load_yaml
 
 
 def batched(fn, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
@@ -148,6 +149,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, object]:
     return scores
 
 
+@command("speechgen-eval-logmel")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-eval-logmel",
                                 description="Classifier-based scores, reconstructions, samples and t-SNE of a model "
@@ -166,12 +168,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.n_mels is None:
         settings = args.test_dir / "logmel.yaml"
-        args.n_mels = yaml.safe_load(settings.read_text()).get("n_mels", 40) if settings.is_file() else 40
-    try:
-        scores = evaluate(args)
-    except SpeechgenError as err:
-        print(f"speechgen-eval-logmel: error: {err}", file=sys.stderr)
-        return 1
+        args.n_mels = load_yaml(settings.read_text()).get("n_mels", 40) if settings.is_file() else 40
+    scores = evaluate(args)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
     print(f"{args.exp_dir}/eval/scores.json: {shown}")
     return 0

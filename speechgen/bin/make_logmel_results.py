@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import kaldiio
 
+from speechgen.bin import command
 from speechgen.eval.report import markdown_table
 
 SETS = ("train", "dev", "test")
@@ -112,6 +113,7 @@ def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order:
     return out
 
 
+@command("speechgen-make-logmel-results")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-make-logmel-results",
                                 description="Collect the data sizes and the eval scores of every experiment dir "

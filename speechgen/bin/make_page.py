@@ -12,10 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from speechgen.errors import SpeechgenError
+from speechgen.bin import command
 from speechgen.eval.listening_page import write_page
 
 
+@command("speechgen-make-page")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-make-page",
                                 description="Write EXP_ROOT/index.html with audio players, spectrograms and scores.")
@@ -25,12 +26,8 @@ def main(argv=None) -> int:
     p.add_argument("--title", default="")
     p.add_argument("--note", action="append", default=[], help="an extra line of the notes (repeatable)")
     args = p.parse_args(argv)
-    try:
-        out = write_page(args.exp_root, args.models.split(), title=args.title, notes=args.note,
-                         examples=[u for u in args.examples.split(",") if u] or None)
-    except SpeechgenError as err:
-        print(f"speechgen-make-page: error: {err}", file=sys.stderr)
-        return 1
+    out = write_page(args.exp_root, args.models.split(), title=args.title, notes=args.note,
+                     examples=[u for u in args.examples.split(",") if u] or None)
     print(f"listening page: {out}")
     return 0
 

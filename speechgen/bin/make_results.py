@@ -5,9 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from speechgen.bin import command
 from speechgen.eval.report import write_results
 
 
+@command("speechgen-make-results")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-make-results",
                                 description="Collect data sizes, losses and figures of every experiment "

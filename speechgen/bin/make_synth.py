@@ -5,6 +5,7 @@ import argparse
 import sys
 import time
 
+from speechgen.bin import command
 from speechgen.data.synth import generate_corpus
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command("speechgen-make-synth")
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and generate the corpus."""
     args = build_parser().parse_args(argv)

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechgen.bin import command
 from speechgen.bin.compute_feats import read_segments
 from speechgen.data.audio import load_wav, save_wav
 from speechgen.data.dataset import SegmentDataset, lang_class_counts, read_mapping, read_symbol_table
-from speechgen.errors import DataError, SpeechgenError
+from speechgen.errors import DataError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
 from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+@command("speechgen-manipulate")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="speechgen-manipulate",
@@ -139,11 +141,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     args.out_dir = args.out_dir or args.exp_dir / "manipulation"
-    try:
-        results = run(args)
-    except SpeechgenError as err:
-        print(f"speechgen-manipulate: error: {err}", file=sys.stderr)
-        return 1
+    results = run(args)
     for factor in FACTORS:
         r = results[factor]
         print(f"{results['model']} {factor} manipulation ({r['pairs']} pairs): "

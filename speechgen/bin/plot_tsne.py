@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from speechgen.errors import SpeechgenError
+from speechgen.bin import command
 from speechgen.eval.latent import write_latent_structure
 from speechgen.eval.tsne import load_codes, plot_tsne_grid
 
 
+@command("speechgen-plot-tsne")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="speechgen-plot-tsne",
@@ -25,20 +26,16 @@ def main(argv=None) -> int:
     p.add_argument("--knn-k", type=int, default=10, help="neighbours of the k-NN accuracy of each factor")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds of the k-NN accuracy")
     args = p.parse_args(argv)
-    try:
-        sets = []
-        for item in args.codes:
-            name, sep, path = item.partition("=")
-            if not sep:
-                name, path = Path(item).parent.name, item
-            path, _, part = path.partition(":")
-            sets.append(load_codes(name, path, part or None))
-        embeddings = plot_tsne_grid(sets, args.out, max_points=args.max_points, seed=args.seed,
-                                    perplexity=args.perplexity)
-        structure = write_latent_structure(sets, embeddings, args.max_points, args.seed, args.knn_k, args.folds)
-    except SpeechgenError as err:
-        print(f"speechgen-plot-tsne: error: {err}", file=sys.stderr)
-        return 1
+    sets = []
+    for item in args.codes:
+        name, sep, path = item.partition("=")
+        if not sep:
+            name, path = Path(item).parent.name, item
+        path, _, part = path.partition(":")
+        sets.append(load_codes(name, path, part or None))
+    embeddings = plot_tsne_grid(sets, args.out, max_points=args.max_points, seed=args.seed,
+                                perplexity=args.perplexity)
+    structure = write_latent_structure(sets, embeddings, args.max_points, args.seed, args.knn_k, args.folds)
     print(f"t-SNE of {', '.join(s.name for s in sets)} -> {args.out}")
     for name, stats in structure.items():
         shown = ", ".join(f"{key} {stats[key]:.3f}" for key in stats if key.startswith(("knn_", "silhouette_")))

@@ -13,9 +13,9 @@ import argparse
 import logging
 import sys
 
+from speechgen.bin import command
 from speechgen.data.chime4 import KNOWN_SETS, LAYOUT, prepare_splits, read_chime4, split_by_speaker, \
     timit_layout_utterances
-from speechgen.errors import SpeechgenError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,19 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("speechgen-prepare-chime4")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        if args.chime4:
-            splits = {name: read_chime4(args.chime4, sets.split(), args.channel)
-                      for name, sets in (("train", args.train_sets), ("dev", args.dev_sets), ("test", args.test_sets))}
-        else:
-            splits = split_by_speaker(timit_layout_utterances(args.corpus), args.dev_speakers, args.test_speakers)
-        summary = prepare_splits(splits, args.data_dir)
-    except SpeechgenError as err:
-        print(f"speechgen-prepare-chime4: error: {err}", file=sys.stderr)
-        return 1
+    if args.chime4:
+        splits = {name: read_chime4(args.chime4, sets.split(), args.channel)
+                  for name, sets in (("train", args.train_sets), ("dev", args.dev_sets), ("test", args.test_sets))}
+    else:
+        splits = split_by_speaker(timit_layout_utterances(args.corpus), args.dev_speakers, args.test_speakers)
+    summary = prepare_splits(splits, args.data_dir)
     for name, counts in summary.items():
         print(f"{args.data_dir}/{name}: {counts['utterances']} utterances, {counts['speakers']} speakers")
     return 0

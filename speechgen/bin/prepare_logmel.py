@@ -12,11 +12,11 @@ import logging
 import sys
 from pathlib import Path
 
+from speechgen.bin import command
 from speechgen.data.frames import write_phone_table
 from speechgen.data.timit import LDC_LAYOUT, NLTK_LAYOUT, SPLITS, write_data_dir
 from speechgen.data.timit_split import split_corpus
 from speechgen.data.validate import validate_data_dir
-from speechgen.errors import SpeechgenError
 
 
 def prepare(corpus_root: str, data_dir: Path, n_dev: int, n_test: int, seed: int) -> dict:
@@ -30,6 +30,7 @@ def prepare(corpus_root: str, data_dir: Path, n_dev: int, n_test: int, seed: int
     return {name: validate_data_dir(data_dir / name, check_audio=True) for name in SPLITS}
 
 
+@command("speechgen-prepare-logmel")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="speechgen-prepare-logmel",
@@ -45,11 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the speaker split")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        summary = prepare(args.corpus_root, args.data_dir, args.n_dev_speakers, args.n_test_speakers, args.seed)
-    except SpeechgenError as err:
-        print(f"speechgen-prepare-logmel: error: {err}", file=sys.stderr)
-        return 1
+    summary = prepare(args.corpus_root, args.data_dir, args.n_dev_speakers, args.n_test_speakers, args.seed)
     print((args.data_dir / "split.txt").read_text().strip())
     for name, counts in summary.items():
         print(f"{args.data_dir}/{name}: {counts['utterances']} utterances, {counts['speakers']} speakers")

@@ -8,8 +8,8 @@ import argparse
 import logging
 import sys
 
+from speechgen.bin import command
 from speechgen.data.timit import LDC_LAYOUT, NLTK_LAYOUT, prepare_fdnf
-from speechgen.errors import SpeechgenError
 
 
 def parse_split(text: str) -> tuple[float, ...]:
@@ -46,16 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command("speechgen-prepare-timit")
 def main(argv: list[str] | None = None) -> int:
     """Run the preparation; 0 on success, 1 with the error on stderr."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        summary = prepare_fdnf(args.corpus_root, args.data_dir, n_female=args.n_female, n_male=args.n_male,
-                               ratios=args.split, seg_dur=args.seg_dur, seed=args.seed)
-    except SpeechgenError as err:
-        print(f"speechgen-prepare-timit: error: {err}", file=sys.stderr)
-        return 1
+    summary = prepare_fdnf(args.corpus_root, args.data_dir, n_female=args.n_female, n_male=args.n_male,
+                           ratios=args.split, seg_dur=args.seg_dur, seed=args.seed)
     for name, counts in summary.items():
         print(f"{args.data_dir}/{name}: {counts['utterances']} utterances, {counts['speakers']} speakers, "
               f"{counts['segments']} segments")

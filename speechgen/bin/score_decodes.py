@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from speechgen.errors import SpeechgenError
+from speechgen.bin import command
 from speechgen.eval.speech_scores import condition_label, score_decode_dirs, summarize
 
 
+@command("speechgen-score")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-score",
                                 description="Score decoded audio (decode.json) against the originals into "
@@ -25,18 +26,14 @@ def main(argv=None) -> int:
                    help="originals (default: wav.scp of the feature dir named in decode.json)")
     p.add_argument("--jobs", type=int, default=2, help="parallel scoring processes")
     args = p.parse_args(argv)
-    try:
-        began = time.time()
-        scored = score_decode_dirs(args.decode_dirs, args.wav_scp, args.jobs)
-        for decode_dir, rows in scored.items():
-            for condition, stats in summarize(rows).items():
-                print(f"{decode_dir.name}: {condition_label(condition)}: PESQ-WB {stats['pesq_wb'][0]:.3f}, "
-                      f"STOI {stats['stoi'][0]:.3f} ({stats['pesq_wb'][2]} utterances)")
-        print(f"{sum(len(r) for r in scored.values())} files of {len(scored)} dirs scored in "
-              f"{time.time() - began:.1f} s")
-    except SpeechgenError as err:
-        print(f"speechgen-score: error: {err}", file=sys.stderr)
-        return 1
+    began = time.time()
+    scored = score_decode_dirs(args.decode_dirs, args.wav_scp, args.jobs)
+    for decode_dir, rows in scored.items():
+        for condition, stats in summarize(rows).items():
+            print(f"{decode_dir.name}: {condition_label(condition)}: PESQ-WB {stats['pesq_wb'][0]:.3f}, "
+                  f"STOI {stats['stoi'][0]:.3f} ({stats['pesq_wb'][2]} utterances)")
+    print(f"{sum(len(r) for r in scored.values())} files of {len(scored)} dirs scored in "
+          f"{time.time() - began:.1f} s")
     return 0
 
 

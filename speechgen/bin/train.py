@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from speechgen.bin import command
 from speechgen.data.dataset import Cmvn, SegmentDataset, lang_class_counts
-from speechgen.errors import ConfigError, SpeechgenError
+from speechgen.errors import ConfigError
 from speechgen.train.config import build_model, load_config, set_class_counts
 from speechgen.train.distributed import is_main_process
 from speechgen.train.trainer import Trainer
@@ -60,25 +61,22 @@ def check_shapes(model, shape, where: Path) -> None:
                           f"expects {expected[0]}x{expected[1]}; set model_conf.n_frames / n_bins")
 
 
+@command("speechgen-train")
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        exp = load_config(args.config, args.override)
-        if args.lang_dir:
-            set_class_counts(exp, lang_class_counts(args.lang_dir), str(args.lang_dir))
-        cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
-        cmvn = Cmvn.load(cmvn_path)
-        load = exp.trainer.feats_loading
-        train_set = SegmentDataset(args.train_dir, cmvn, args.lang_dir, load=load)
-        valid_set = SegmentDataset(args.valid_dir, cmvn, args.lang_dir, load=load) if args.valid_dir else None
-        model = build_model(exp)
-        check_shapes(model, train_set.shape, args.train_dir)
-        write_data_info(args.exp_dir, args, cmvn_path)
-        trainer = Trainer(exp, model, train_set, valid_set, args.exp_dir)
-        trainer.fit(resume=args.resume)
-    except SpeechgenError as err:
-        print(f"speechgen-train: error: {err}", file=sys.stderr)
-        return 1
+    exp = load_config(args.config, args.override)
+    if args.lang_dir:
+        set_class_counts(exp, lang_class_counts(args.lang_dir), str(args.lang_dir))
+    cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
+    cmvn = Cmvn.load(cmvn_path)
+    load = exp.trainer.feats_loading
+    train_set = SegmentDataset(args.train_dir, cmvn, args.lang_dir, load=load)
+    valid_set = SegmentDataset(args.valid_dir, cmvn, args.lang_dir, load=load) if args.valid_dir else None
+    model = build_model(exp)
+    check_shapes(model, train_set.shape, args.train_dir)
+    write_data_info(args.exp_dir, args, cmvn_path)
+    trainer = Trainer(exp, model, train_set, valid_set, args.exp_dir)
+    trainer.fit(resume=args.resume)
     return 0
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import torch
 
+from speechgen.bin import command
 from speechgen.bin.train import add_override_argument, write_data_info
 from speechgen.data.complex_feats import ComplexSpecDataset, read_stft_config
 from speechgen.data.dataset import Cmvn
-from speechgen.errors import ConfigError, DataError, SpeechgenError
+from speechgen.errors import ConfigError, DataError
 from speechgen.train.config import build_model, load_config
+from speechgen.train.files import load_checkpoint
 from speechgen.train.trainer import Trainer
 
 
@@ -55,7 +57,7 @@ def init_from(model: torch.nn.Module, exp_dir: Path) -> int:
     path = exp_dir / "best.pt"
     if not path.is_file():
         raise DataError(f"{path}: missing; train the model of --init-from {exp_dir} first")
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    source = load_checkpoint(path)
     own = model.state_dict()
     taken = {k: v for k, v in source.items() if k.startswith(("encoder.", "magnitude_decoder."))}
     bad = [k for k, v in taken.items() if k not in own or own[k].shape != v.shape]
@@ -66,38 +68,35 @@ def init_from(model: torch.nn.Module, exp_dir: Path) -> int:
     return len(taken)
 
 
+@command("speechgen-train-complex")
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     args.lang_dir = None
-    try:
-        exp = load_config(args.config, args.override)
-        cmvn_path = args.train_dir / "cmvn.npz"
-        cmvn = Cmvn.load(cmvn_path)
-        load = exp.trainer.feats_loading
-        train_set = ComplexSpecDataset(args.train_dir, cmvn, args.segment_frames, random_crop=True,
-                                       crops_per_utt=args.crops_per_utt, load=load)
-        valid_set = (ComplexSpecDataset(args.valid_dir, cmvn, args.segment_frames, random_crop=False, load=load)
-                     if args.valid_dir else None)
-        model = build_model(exp)
-        check_stft(model, args.train_dir)
-        if getattr(model, "n_bins", train_set.n_bins) != train_set.n_bins:
-            raise ConfigError(f"the features have {train_set.n_bins} bins, the model n_bins={model.n_bins}")
-        fresh = not (args.exp_dir / "checkpoint.pt").exists()
-        if args.init_from is not None and fresh:
-            n = init_from(model, args.init_from)
-            print(f"initialised {n} tensors of the encoder and magnitude decoder from {args.init_from}")
-        elif getattr(model, "freeze_magnitude", False) and fresh:
-            raise ConfigError(f"{args.config}: freeze_magnitude needs --init-from (a trained model M); "
-                              "otherwise the magnitude networks stay random")
-        model.set_feature_stats(cmvn.mean, cmvn.std)
-        write_data_info(args.exp_dir, args, cmvn_path, segment_frames=args.segment_frames,
-                        crops_per_utt=args.crops_per_utt,
-                        init_from=str(args.init_from.resolve()) if args.init_from else None,
-                        stft=read_stft_config(args.train_dir).to_dict())
-        Trainer(exp, model, train_set, valid_set, args.exp_dir).fit(resume=args.resume)
-    except SpeechgenError as err:
-        print(f"speechgen-train-complex: error: {err}", file=sys.stderr)
-        return 1
+    exp = load_config(args.config, args.override)
+    cmvn_path = args.train_dir / "cmvn.npz"
+    cmvn = Cmvn.load(cmvn_path)
+    load = exp.trainer.feats_loading
+    train_set = ComplexSpecDataset(args.train_dir, cmvn, args.segment_frames, random_crop=True,
+                                   crops_per_utt=args.crops_per_utt, load=load)
+    valid_set = (ComplexSpecDataset(args.valid_dir, cmvn, args.segment_frames, random_crop=False, load=load)
+                 if args.valid_dir else None)
+    model = build_model(exp)
+    check_stft(model, args.train_dir)
+    if getattr(model, "n_bins", train_set.n_bins) != train_set.n_bins:
+        raise ConfigError(f"the features have {train_set.n_bins} bins, the model n_bins={model.n_bins}")
+    fresh = not (args.exp_dir / "checkpoint.pt").exists()
+    if args.init_from is not None and fresh:
+        n = init_from(model, args.init_from)
+        print(f"initialised {n} tensors of the encoder and magnitude decoder from {args.init_from}")
+    elif getattr(model, "freeze_magnitude", False) and fresh:
+        raise ConfigError(f"{args.config}: freeze_magnitude needs --init-from (a trained model M); "
+                          "otherwise the magnitude networks stay random")
+    model.set_feature_stats(cmvn.mean, cmvn.std)
+    write_data_info(args.exp_dir, args, cmvn_path, segment_frames=args.segment_frames,
+                    crops_per_utt=args.crops_per_utt,
+                    init_from=str(args.init_from.resolve()) if args.init_from else None,
+                    stft=read_stft_config(args.train_dir).to_dict())
+    Trainer(exp, model, train_set, valid_set, args.exp_dir).fit(resume=args.resume)
     return 0
 
 

@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
+from speechgen.bin import command
 from speechgen.bin.train import add_override_argument, check_shapes, write_data_info
 from speechgen.data.dataset import Cmvn, read_symbol_table
 from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
-from speechgen.errors import ConfigError, SpeechgenError
+from speechgen.errors import ConfigError
 from speechgen.eval.animation import EpochFigureHook
 from speechgen.train.config import build_model, load_config
 from speechgen.train.trainer import Trainer
+from speechgen.yaml_io import load_yaml
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -58,33 +59,30 @@ def figure_hook(args: argparse.Namespace, cmvn: Cmvn, window: int, seed: int) ->
         table = read_symbol_table(args.lang_dir / "phones.txt")
         names = [p for p, _ in sorted(table.items(), key=lambda item: item[1])]
     settings = args.train_dir / "logmel.yaml"
-    n_mels = yaml.safe_load(settings.read_text()).get("n_mels", 40) if settings.is_file() else 40
+    n_mels = load_yaml(settings.read_text()).get("n_mels", 40) if settings.is_file() else 40
     return EpochFigureHook(figure_set.windows(centres), labels, names, cmvn, n_mels=n_mels, seed=seed)
 
 
+@command("speechgen-train-logmel")
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    try:
-        exp = load_config(args.config, args.override)
-        model = build_model(exp)
-        window = getattr(model, "n_frames", None)
-        if window is None:
-            raise ConfigError(f"{args.config}: model {exp.model} has no n_frames, the window length to train on")
-        cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
-        cmvn = Cmvn.load(cmvn_path)
-        seed = exp.trainer.seed
-        load = exp.trainer.feats_loading
-        train_set = FrameWindowDataset(args.train_dir, cmvn, window, args.edge, args.windows_per_epoch, seed,
-                                       load=load)
-        valid_set = (FrameWindowDataset(args.valid_dir, cmvn, window, args.edge, args.valid_windows, seed, load=load)
-                     if args.valid_dir else None)
-        check_shapes(model, train_set.shape, args.train_dir)
-        write_data_info(args.exp_dir, args, cmvn_path, window=window, edge=args.edge)
-        hooks = [figure_hook(args, cmvn, window, seed)] if args.figure_dir and args.figure_windows > 0 else []
-        Trainer(exp, model, train_set, valid_set, args.exp_dir, epoch_hooks=hooks).fit(resume=args.resume)
-    except SpeechgenError as err:
-        print(f"speechgen-train-logmel: error: {err}", file=sys.stderr)
-        return 1
+    exp = load_config(args.config, args.override)
+    model = build_model(exp)
+    window = getattr(model, "n_frames", None)
+    if window is None:
+        raise ConfigError(f"{args.config}: model {exp.model} has no n_frames, the window length to train on")
+    cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
+    cmvn = Cmvn.load(cmvn_path)
+    seed = exp.trainer.seed
+    load = exp.trainer.feats_loading
+    train_set = FrameWindowDataset(args.train_dir, cmvn, window, args.edge, args.windows_per_epoch, seed,
+                                   load=load)
+    valid_set = (FrameWindowDataset(args.valid_dir, cmvn, window, args.edge, args.valid_windows, seed, load=load)
+                 if args.valid_dir else None)
+    check_shapes(model, train_set.shape, args.train_dir)
+    write_data_info(args.exp_dir, args, cmvn_path, window=window, edge=args.edge)
+    hooks = [figure_hook(args, cmvn, window, seed)] if args.figure_dir and args.figure_windows > 0 else []
+    Trainer(exp, model, train_set, valid_set, args.exp_dir, epoch_hooks=hooks).fit(resume=args.resume)
     return 0
 
 

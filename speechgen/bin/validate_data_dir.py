@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from speechgen.bin import command
 from speechgen.data.validate import validate_data_dir
 from speechgen.errors import DataError
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command("speechgen-validate-data-dir")
 def main(argv: list[str] | None = None) -> int:
     """Validate each dir; 0 when all pass, 1 with the message on stderr otherwise."""
     args = build_parser().parse_args(argv)

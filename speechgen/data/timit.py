@@ -108,19 +108,25 @@ def detect_layout(root: str | os.PathLike) -> str:
         DataError: naming ``root`` and both expected layouts when it is missing or neither.
     """
     root = Path(root)
-    expected = f"expected one of\n  {LDC_LAYOUT}\n  {NLTK_LAYOUT}"
+    expected = f"expected one of: {LDC_LAYOUT}; or {NLTK_LAYOUT}"
     if not root.is_dir():
         raise DataError(f"TIMIT corpus root {root} does not exist or is not a directory; {expected}")
     if _ldc_subset_dirs(root):
         return "ldc"
     if _nltk_speaker_root(root) is not None:
         return "nltk"
-    hint = ""
+    raise DataError(f"{root} is not a TIMIT corpus in a known layout{_layout_hint(root)}; {expected}")
+
+
+def _layout_hint(root: Path) -> str:
+    """Where a TIMIT tree is near ``root``: one level down, or above it (``root`` is TRAIN, DR1, a speaker)."""
     for child in _child_dirs(root):
         if _ldc_subset_dirs(child) or _nltk_speaker_root(child) is not None:
-            hint = f"\n  (found a TIMIT tree one level down: pass {child} instead)"
-            break
-    raise DataError(f"{root} is not a TIMIT corpus in a known layout; {expected}{hint}")
+            return f" (found a TIMIT tree one level down: pass {child} instead)"
+    for parent in list(root.resolve().parents)[:3]:
+        if _ldc_subset_dirs(parent) or _nltk_speaker_root(parent) is not None:
+            return f" ({root} is inside a TIMIT tree: pass its root {parent} instead)"
+    return ""
 
 
 # --------------------------------------------------------------------------- file readers

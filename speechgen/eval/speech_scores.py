@@ -21,6 +21,7 @@ from speechgen.data.audio import load_wav
 from speechgen.data.dataset import read_mapping
 from speechgen.errors import DataError
 from speechgen.eval.report import markdown_table
+from speechgen.yaml_io import load_yaml
 
 #: the scores of the tables, in order, with their headers (higher is better except LSD)
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "si_sdr", "lsd")
@@ -201,7 +202,7 @@ def training_rows(exp_root: Path, models: Sequence[str]) -> List[List[object]]:
         if not summary_path.is_file():
             continue
         summary = json.loads(summary_path.read_text())
-        conf = yaml.safe_load((exp_root / name / "config.yaml").read_text())["model_conf"]
+        conf = load_yaml((exp_root / name / "config.yaml").read_text())["model_conf"]
         last = summary.get("last", {})
         terms = ", ".join(conf.get("phase_terms") or []) or "(none)"
         nlls = [last.get(f"valid_{k}_nll") for k in ("mag", "phase", "gd", "if")]
