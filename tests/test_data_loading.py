@@ -123,3 +123,21 @@ def test_lazy_loading_with_workers_trains_like_eager(tmp_path):
             return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
 
     assert run(tmp_path / "eager", "eager", 0) == run(tmp_path / "lazy", "lazy", 2)
+
+
+@pytest.mark.parametrize("load", ["eager", "lazy"])
+def test_a_nan_in_the_features_is_named_when_read(tmp_path, load):
+    import kaldiio
+
+    root = write_feature_dir(tmp_path / "feats", n=8)
+    bad = np.zeros((20, 200), dtype=np.float32)
+    bad[3, 7] = np.nan
+    with kaldiio.WriteHelper(f"ark,scp:{root / 'bad.ark'},{root / 'bad.scp'}") as writer:
+        writer("utt999_000", bad)
+    with open(root / "feats.scp", "a") as f:
+        f.write((root / "bad.scp").read_text())
+    with pytest.raises(DataError, match=rf"{root / 'feats.scp'}: utt999_000 holds inf/NaN values; re-run the feature"):
+        dataset = SegmentDataset(root, None, load=load)
+        dataset[len(dataset) - 1]
+    with pytest.raises(DataError, match=r"utt999_000 holds inf/NaN values"):
+        Cmvn.estimate(root)

@@ -112,3 +112,17 @@ def test_corrupt_and_wrong_rate_wavs_are_named(tmp_path, capsys):
     sf.write(first, np.zeros(16000, dtype=np.float32), 22050)
     assert compute_feats.main([str(data), str(tmp_path / "dump")]) == 1
     assert "sample rate 22050 Hz" in capsys.readouterr().err
+
+
+def test_a_nan_sample_stops_the_feature_stage_naming_the_wav(tmp_path, capsys):
+    data = make_data_dir(tmp_path / "data")
+    first = (data / "wav.scp").read_text().splitlines()[0].split()[1]
+    x, sr = sf.read(first, dtype="float32")
+    x[100] = np.nan
+    sf.write(first, x, sr, subtype="FLOAT")
+    with pytest.raises(DataError, match=r"holds inf/NaN samples; re-export it"):
+        load_wav(first)
+    assert compute_feats.main([str(data), str(tmp_path / "dump")]) == 1
+    err = capsys.readouterr().err
+    assert f"{first}: the audio holds inf/NaN samples" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "dump" / "feats.scp").exists()

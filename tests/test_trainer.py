@@ -91,3 +91,101 @@ def test_nan_loss_stops_naming_the_step(tmp_path, datasets):
     with pytest.raises(TrainingError, match=r"non-finite loss \(nan\) at step 1 \(epoch 1\)"):
         Trainer(exp, model, datasets[0], datasets[1], tmp_path / "exp").fit()
     assert not (tmp_path / "exp" / "checkpoint.pt").exists()
+
+
+def test_nan_loss_before_any_epoch_does_not_point_to_a_missing_checkpoint(tmp_path, datasets):
+    exp = tiny_config(2)
+    model = build_model(exp)
+    model.forward = lambda batch: (torch.tensor(math.inf, requires_grad=True), {"loss": math.inf})
+    with pytest.raises(TrainingError, match="no epoch finished, so nothing was saved") as err:
+        Trainer(exp, model, datasets[0], datasets[1], tmp_path / "exp").fit()
+    assert "checkpoint.pt" not in str(err.value)
+
+
+def test_non_finite_validation_stops_training_naming_the_set(tmp_path, datasets):
+    exp = tiny_config(2)
+    model = build_model(exp)
+    original = model.forward
+
+    def nan_in_eval(batch):
+        loss, stats = original(batch)
+        return loss, (dict(stats, loss=math.nan) if not model.training else stats)
+
+    model.forward = nan_in_eval
+    with pytest.raises(TrainingError, match=r"non-finite validation loss=nan after epoch 1 on .*feats.scp"):
+        Trainer(exp, model, datasets[0], datasets[1], tmp_path / "exp").fit()
+    assert not (tmp_path / "exp" / "best.pt").exists() and not (tmp_path / "exp" / "checkpoint.pt").exists()
+
+
+def test_a_second_training_into_the_same_exp_dir_is_refused(tmp_path, datasets):
+    from speechgen.train.files import lock_dir
+
+    holder = lock_dir(tmp_path / "exp")
+    try:
+        with pytest.raises(TrainingError, match=rf"{tmp_path / 'exp'}: another training is writing it \(pid \d+\)"):
+            run(tmp_path / "exp", datasets, 1)
+        assert not (tmp_path / "exp" / "loss.csv").exists()
+    finally:
+        holder.close()
+    run(tmp_path / "exp", datasets, 1)  # the lock went with its holder
+    run(tmp_path / "exp", datasets, 2, resume=True)  # and a finished fit releases its own
+    assert [r[0] for r in losses(tmp_path / "exp")] == [1, 2]
+
+
+def test_full_disk_is_one_error_and_resume_keeps_one_row_per_epoch(tmp_path, datasets, monkeypatch):
+    import speechgen.train.files as files
+
+    real_save, calls = torch.save, []
+
+    def fails_on_the_first_checkpoint(obj, path, *args, **kwargs):
+        calls.append(str(path))
+        if str(path).endswith("checkpoint.pt.tmp") and len([c for c in calls if "checkpoint" in c]) == 1:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 512 vs 448")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(files.torch, "save", fails_on_the_first_checkpoint)
+    exp_dir = tmp_path / "exp"
+    with pytest.raises(TrainingError, match=r"checkpoint.pt: could not be written \(\[enforce fail.*free disk space"):
+        run(exp_dir, datasets, 2)
+    assert not (exp_dir / "checkpoint.pt.tmp").exists() and (exp_dir / "loss.csv").exists()
+    run(exp_dir, datasets, 2, resume=True)  # no checkpoint yet: starts again, dropping the stale epoch-1 row
+    assert [r[0] for r in losses(exp_dir)] == [1, 2]
+    run(tmp_path / "clean", datasets, 2)
+    assert losses(exp_dir) == losses(tmp_path / "clean")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 10, b"random bytes, not a zip file at all" * 20, "truncated"])
+def test_damaged_checkpoints_are_one_line_naming_the_file(tmp_path, datasets, content):
+    from speechgen.errors import DataError
+    from speechgen.train.files import load_weights
+
+    exp_dir = tmp_path / "exp"
+    run(exp_dir, datasets, 1)
+    for name in ("best.pt", "checkpoint.pt"):
+        path = exp_dir / name
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if content == "truncated" else content)
+    with pytest.raises(DataError, match=rf"^{exp_dir / 'best.pt'}: (empty|damaged or not a checkpoint)") as err:
+        load_weights(build_model(tiny_config(1)), exp_dir / "best.pt")
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(DataError, match=rf"^{exp_dir / 'checkpoint.pt'}: (empty|damaged or not a checkpoint)"):
+        run(exp_dir, datasets, 2, resume=True)
+
+
+def test_weights_of_another_model_name_the_file(tmp_path, datasets):
+    from speechgen.errors import DataError
+    from speechgen.train.files import load_weights
+
+    exp_dir = tmp_path / "exp"
+    run(exp_dir, datasets, 1)
+    torch.save({"layer.weight": torch.zeros(2)}, exp_dir / "best.pt")
+    with pytest.raises(DataError, match=rf"^{exp_dir / 'best.pt'}: does not hold the weights of this model"):
+        load_weights(build_model(tiny_config(1)), exp_dir / "best.pt")
+
+
+def test_resuming_with_another_model_config_names_the_checkpoint(tmp_path, datasets):
+    run(tmp_path / "exp", datasets, 1)
+    exp = config_from_dict({**tiny_config(2).to_dict(), "model_conf": {
+        "n_frames": 20, "n_bins": 200, "channels": [4, 8], "hidden": 32, "latent_dim": 4}})
+    with pytest.raises(TrainingError, match=r"checkpoint.pt: not the resume state of this model and config"):
+        Trainer(exp, build_model(exp), datasets[0], datasets[1], tmp_path / "exp").fit(resume=True)

@@ -42,6 +42,9 @@ def load_wav(path: str | os.PathLike, sample_rate: int | None = 16000) -> np.nda
         raise DataError(f"{path}: {x.shape[1]} channels, expected mono; pick one channel first")
     if x.shape[0] == 0:
         raise DataError(f"{path}: the audio file holds no samples")
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: the audio holds inf/NaN samples; re-export it (e.g. as 16-bit PCM) or remove "
+                        "the utterance from the data dir")
     return x[:, 0]
 
 

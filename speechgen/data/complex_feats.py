@@ -25,10 +25,11 @@ import yaml
 from torch.utils.data import Dataset
 
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import Cmvn, open_feats_scp, read_mapping, read_matrix, resolve_loading
+from speechgen.data.dataset import Cmvn, check_finite, open_feats_scp, read_mapping, read_matrix, resolve_loading
 from speechgen.data.jobs import gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError
 from speechgen.signal.stft import STFTConfig, istft
+from speechgen.yaml_io import load_yaml
 
 #: magnitude floor before the log (below 16-bit quantisation noise of a 512-point Hann frame)
 LOG_FLOOR = 1e-5
@@ -62,7 +63,7 @@ def read_stft_config(feats_dir: str | os.PathLike) -> STFTConfig:
     path = Path(feats_dir) / "stft.yaml"
     if not path.is_file():
         raise DataError(f"{path}: missing; {feats_dir} is not a complex STFT feature dir (run the feature stage)")
-    return STFTConfig.from_dict(yaml.safe_load(path.read_text()))
+    return STFTConfig.from_dict(load_yaml(path.read_text()))
 
 
 def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, job: int = 1) -> int:
@@ -80,7 +81,8 @@ def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, jo
             if x.size < conf.n_fft:
                 raise DataError(f"{wavs[utt]}: {x.size} samples, shorter than one STFT frame "
                                 f"(n_fft={conf.n_fft}); remove {utt} from {data_dir}")
-            writer(utt, spec_to_matrix(conf.stft(torch.from_numpy(x))))
+            spec = spec_to_matrix(conf.stft(torch.from_numpy(x)))
+            writer(utt, check_finite(spec, utt, wavs[utt], "check that audio"))
             lengths.append(f"{utt} {x.size}\n")
     (out_dir / f"utt2num_samples.{job}").write_text("".join(lengths))
     os.replace(scp_tmp, scp)  # the scp appears only once the ark is complete

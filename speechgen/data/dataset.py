@@ -75,8 +75,7 @@ class Cmvn:
         total = total_sq = 0.0
         count = 0
         for key, mat in kaldiio.load_scp_sequential(str(scp)):
-            if not np.isfinite(mat).all():
-                raise DataError(f"{scp}: matrix {key} holds inf/NaN; re-run the feature stage")
+            check_finite(mat, key, scp)
             if transform is not None:
                 mat = transform(mat)
             mat = np.asarray(mat, dtype=np.float64).reshape(-1, mat.shape[-1])
@@ -136,13 +135,22 @@ def open_feats_scp(feats_dir: Path, name: str = "feats.scp"):
     return scp, kaldiio.load_scp(str(scp))
 
 
+def check_finite(mat: np.ndarray, key: str, where: str | Path, fix: str = "re-run the feature stage") -> np.ndarray:
+    """``mat`` when every value is finite; otherwise a DataError naming ``where`` (a file), the key and ``fix``."""
+    if not np.isfinite(mat).all():
+        raise DataError(f"{where}: {key} holds inf/NaN values; {fix}")
+    return mat
+
+
 def read_matrix(reader, key: str, scp: Path) -> np.ndarray:
-    """One matrix of a kaldiio reader; a damaged archive is a DataError naming the scp and the key."""
+    """One matrix of a kaldiio reader; a damaged archive, or inf/NaN in the matrix, is a DataError naming
+    the scp and the key."""
     try:
-        return reader[key]
+        mat = reader[key]
     except Exception as err:  # kaldiio raises several types for a damaged ark
         raise DataError(f"{scp}: cannot read {key} from the feature archive ({err}); re-run the feature stage") \
             from None
+    return check_finite(mat, key, scp)
 
 
 class SegmentDataset(Dataset):

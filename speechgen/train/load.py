@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
-import torch
-import yaml
 
 from speechgen.data.dataset import Cmvn
 from speechgen.errors import DataError
 from speechgen.train.config import build_model, config_from_dict
+from speechgen.train.files import load_weights
+from speechgen.yaml_io import load_yaml
 
 
 def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: str = "cpu"):
@@ -23,12 +23,12 @@ def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: st
     for name in ("config.yaml", checkpoint, "data.yaml", "cmvn.npz"):
         if not (exp_dir / name).is_file():
             raise DataError(f"{exp_dir / name}: missing; train the model first (or pick another --checkpoint)")
-    raw = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    raw = load_yaml((exp_dir / "config.yaml").read_text())
     exp = config_from_dict(raw, where=str(exp_dir / "config.yaml"))
     model = build_model(exp)
-    model.load_state_dict(torch.load(exp_dir / checkpoint, map_location=device, weights_only=True))
+    load_weights(model, exp_dir / checkpoint, device)
     model.to(device).eval()
-    info: Dict[str, Any] = yaml.safe_load((exp_dir / "data.yaml").read_text())
+    info: Dict[str, Any] = load_yaml((exp_dir / "data.yaml").read_text())
     info["config"] = raw
     info["cmvn"] = Cmvn.load(exp_dir / "cmvn.npz")
     return model, info

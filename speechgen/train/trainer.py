@@ -43,9 +43,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from speechgen.errors import ConfigError, TrainingError
+from speechgen.errors import ConfigError, SpeechgenError, TrainingError
 from speechgen.train import distributed
 from speechgen.train.config import ExperimentConfig, build_optimizer, build_scheduler, save_config
+from speechgen.train.files import atomic_torch_save, load_checkpoint, lock_dir
 
 logger = logging.getLogger("speechgen.train")
 
@@ -54,12 +55,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def setup_logging(log_path: Path) -> None:
@@ -171,6 +166,17 @@ class Trainer:
             self.scaler.load_state_dict(state["grad_scaler"])
         self._restore_rng(state)
 
+    def _resume_from(self, state: Any, ckpt: Path) -> None:
+        """``load_state_dict`` of a checkpoint file; one of another model or config is an error naming it."""
+        try:
+            self.load_state_dict(state)
+        except SpeechgenError:
+            raise
+        except (KeyError, RuntimeError, TypeError, ValueError, IndexError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise TrainingError(f"{ckpt}: not the resume state of this model and config ({first}); resume with "
+                                f"the config it was trained with, or remove {self.exp_dir} to start again") from None
+
     def _restore_rng(self, state: Dict[str, Any]) -> None:
         """This process's random state from a checkpoint written by as many processes; otherwise a
         fresh stream per process (seeded from trainer.seed, the epoch and the rank)."""
@@ -186,9 +192,18 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def fit(self, resume: bool = False) -> Dict[str, float]:
-        """Train to ``max_epochs``; with ``resume`` continue from ``checkpoint.pt`` exactly."""
+        """Train to ``max_epochs``; with ``resume`` continue from ``checkpoint.pt`` exactly.
+
+        The exp dir is locked meanwhile: a second training into it stops with a message naming it."""
+        lock = lock_dir(self.exp_dir) if self.procs.is_main else None
+        try:
+            return self._fit(resume)
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _fit(self, resume: bool) -> Dict[str, float]:
         main = self.procs.is_main
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.exp_dir / "checkpoint.pt"
         if ckpt.exists() and not resume:
             raise TrainingError(f"{ckpt} exists: pass --resume to continue that run, "
@@ -200,8 +215,8 @@ class Trainer:
         if resume and ckpt.exists():
             # on the CPU: random states must stay CPU tensors; weights and optimiser states move to the
             # parameters' device when loaded
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            self.load_state_dict(state)
+            state = load_checkpoint(ckpt, "cpu", weights_only=False)
+            self._resume_from(state, ckpt)
             if main:
                 self._truncate_loss_csv(self.epoch)
                 logger.info("resumed from %s after epoch %d (step %d)", ckpt, self.epoch, self.step)
@@ -212,6 +227,7 @@ class Trainer:
             # each process its own random stream; the single process (rank 0) keeps trainer.seed
             seed_everything(self.conf.seed + self.procs.rank)
             if main:
+                self._truncate_loss_csv(0)  # rows of an earlier start that ended before its first checkpoint
                 save_config(self.exp, self.exp_dir / "config.yaml")
                 logger.info("model %s: %d parameters, device %s%s", self.exp.model,
                             sum(p.numel() for p in self.model.parameters()), self.device,
@@ -226,6 +242,7 @@ class Trainer:
             valid_stats = {}
             if self.valid_set is not None and (self.epoch + 1) % self.conf.valid_interval == 0:
                 valid_stats = self._validate()
+                self._check_valid_finite(valid_stats)
             self.epoch += 1
             self._step_scheduler(valid_stats or train_stats)
             last = self._end_epoch(train_stats, valid_stats, time.time() - t0)
@@ -244,12 +261,27 @@ class Trainer:
     def _to_device(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
+    def _last_good_state(self) -> str:
+        if self.epoch == 0:
+            return "no epoch finished, so nothing was saved"
+        return f"the last good state is {self.exp_dir / 'checkpoint.pt'} (epoch {self.epoch})"
+
     def _check_finite(self, loss: float, epoch: int) -> None:
         if not math.isfinite(loss):
             raise TrainingError(
-                f"non-finite loss ({loss}) at step {self.step} (epoch {epoch}); training stopped. "
-                f"The last good state is {self.exp_dir / 'checkpoint.pt'} (epoch {self.epoch}); lower "
-                "optim_conf.lr, set trainer.grad_clip, or check the features for inf/NaN")
+                f"non-finite loss ({loss}) at step {self.step} (epoch {epoch}); training stopped and "
+                f"{self._last_good_state()}; lower optim_conf.lr, set trainer.grad_clip, or check the features "
+                "for inf/NaN")
+
+    def _check_valid_finite(self, stats: Dict[str, float]) -> None:
+        """A validation statistic that is inf/NaN stops training: no best.pt could ever be chosen from it."""
+        bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
+        if bad:
+            where = getattr(self.valid_set, "scp", None) or "the validation set"
+            raise TrainingError(
+                f"non-finite validation {', '.join(f'{k}={v}' for k, v in bad.items())} after epoch {self.epoch + 1} "
+                f"on {where}; {self._last_good_state()}; check the validation features for inf/NaN or extreme "
+                "values, or lower optim_conf.lr")
 
     def _init_from_first_batch(self) -> None:
         """Data-dependent initialisation before the first step, in eval mode with training's random state kept.
@@ -392,7 +424,12 @@ class Trainer:
         self.procs.broadcast_module(self.model, buffers_only=True)
         state = self.state_dict()  # every process takes part (the random states are gathered)
         if self.procs.is_main:
-            self._write_epoch_outputs(row, improved, state)
+            try:
+                self._write_epoch_outputs(row, improved, state)
+            except OSError as err:  # a full disk or lost permissions while writing the epoch's files
+                raise TrainingError(f"{err.filename or self.exp_dir}: could not be written ({err.strerror}); free "
+                                    "disk space or fix the permissions, then resume with --resume (the epoch runs "
+                                    "again)") from None
         self.procs.barrier()
         return row
 
