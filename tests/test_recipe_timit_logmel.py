@@ -49,9 +49,9 @@ def test_rerun_skips_finished_stages(recipe):
     out = run_recipe(tmp, "--stop-stage", "4", "--models", "vae wgan_gp")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "already prepared" in out.stdout
-    assert "feats.scp exists" in out.stdout
+    assert all(f"dump/{x} up to date" in out.stdout for x in ("train", "dev", "test"))
     assert out.stderr.count("nothing to do") == 3  # the classifier and both models
-    assert out.stdout.count("up to date") == 3  # their scores
+    assert out.stdout.count("/eval up to date") == 3  # their scores
 
 
 def test_missing_timit_path_is_a_clear_error(tmp_path):

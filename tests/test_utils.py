@@ -38,8 +38,10 @@ echo "stage=$stage model_name=$model_name rest=$*"
 
 
 def test_parse_options_sets_known_options(tmp_path):
-    out = run_script(tmp_path, "--stage", "3", "--model-name=nf", "extra")
-    assert out.stdout.strip() == "stage=3 model_name=nf rest=extra"
+    out = run_script(tmp_path, "--stage", "3", "--model-name=nf")
+    assert out.stdout.strip() == "stage=3 model_name=nf rest="
+    out = run_script(tmp_path, "--stage", "3", "extra")  # every setting is an option
+    assert out.returncode == 1 and "unexpected argument 'extra'" in out.stderr
 
 
 def test_parse_options_rejects_unknown_and_helps(tmp_path):

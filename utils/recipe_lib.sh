@@ -23,9 +23,8 @@ data_prepared() {
     log 0 "$dir already prepared ($want)"
     return 0
   fi
-  echo "$0: $dir was prepared with other settings:" >&2
-  echo "    $(cat "$dir/.done")" >&2
-  echo "  remove $dir $dump $exp (or pass --data/--dump/--exp elsewhere) to prepare: $want" >&2
+  echo "$0: $dir was prepared with other settings ($(cat "$dir/.done")); remove $dir (the later" \
+    "stages then redo what depends on it) or pass --data elsewhere, to prepare: $want" >&2
   exit 1
 }
 
@@ -33,6 +32,7 @@ data_prepared() {
 # synth_sentences, seed, nj from the recipe's options)
 make_synth_corpus() {
   [ -f "$1/.done" ] && return 0
+  claim_dirs corpus_dir
   log 0 "generating the embedded synthetic corpus -> $1"
   speechgen-make-synth "$1" --n-female "$n_female" --n-male "$n_male" \
     --n-sentences "$synth_sentences" --seed "$seed" --nj "$nj"
@@ -79,9 +79,7 @@ bg_wait() {
 
 # check_ngpu: stop the recipe when --ngpu is not a number, or asks for more CUDA devices than torch sees
 check_ngpu() {
-  case "$ngpu" in
-    ''|*[!0-9]*) echo "$0: --ngpu $ngpu: expected 0 (the CPU) or a number of CUDA devices" >&2; exit 1 ;;
-  esac
+  check_int_option ngpu 0
   [ "$ngpu" -eq 0 ] && return 0
   local seen
   seen=$(python -c "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)")
@@ -107,3 +105,129 @@ run_training() {
 
 # training_jobs: how many trainings run at a time: $nj on the CPU, one when they use the GPUs
 training_jobs() { if [ "$ngpu" -eq 0 ]; then echo "$nj"; else echo 1; fi; }
+
+# check_int_option NAME MIN: stop the recipe unless option --NAME is a whole number of at least MIN
+check_int_option() {
+  local opt=--${1//_/-} value=${!1}
+  if ! [[ $value =~ ^[0-9]{1,9}$ ]] || [ "$value" -lt "$2" ]; then
+    echo "$0: $opt '$value': expected a whole number >= $2 (e.g. $opt $2)" >&2
+    exit 1
+  fi
+}
+
+# check_stages LAST: stop the recipe unless --stage and --stop-stage are whole numbers, --stage is at
+# most LAST (the recipe's last stage) and --stop-stage is not before --stage
+check_stages() {
+  check_int_option stage 0
+  check_int_option stop_stage 0
+  if [ "$stage" -gt "$1" ]; then
+    echo "$0: --stage $stage: this recipe's stages are 0 to $1 (pass --stage 0..$1)" >&2
+    exit 1
+  fi
+  if [ "$stop_stage" -lt "$stage" ]; then
+    echo "$0: --stop-stage $stop_stage is before --stage $stage: nothing would run (pass --stop-stage $stage or more)" >&2
+    exit 1
+  fi
+}
+
+# claim_dirs NAME...: the dirs of options --NAME (e.g. data dump exp) created, checked writable and
+# locked for this run; stops the recipe naming the dir when one is not writable or in use
+claim_dirs() {
+  local name
+  for name; do
+    writable_dir "--${name//_/-}" "${!name}"
+    lock_dir "--${name//_/-}" "${!name}"
+  done
+}
+
+# writable_dir OPTION DIR: stop the recipe unless DIR (of OPTION) can be created and written
+writable_dir() {
+  local test=$2/.write_test.$$
+  if mkdir -p "$2" 2>/dev/null && { : > "$test"; } 2>/dev/null; then
+    rm -f "$test"
+    return 0
+  fi
+  echo "$0: $1 $2: cannot create or write this directory; make it writable or pass $1 a writable path" >&2
+  exit 1
+}
+
+# lock_dir OPTION DIR: an exclusive lock on DIR/.lock (holding this run's pid) until this run ends,
+# however it ends: the lock goes with the open file, which this shell and its jobs hold. Stops the
+# recipe when another run holds it. Without flock(1) (util-linux), a warning instead (once).
+lock_dir() {
+  local fd pid
+  if ! command -v flock > /dev/null; then
+    [ -n "${__unlocked:-}" ] || echo "$0: warning: flock (util-linux) not found: nothing keeps another run.sh off $1 $2" >&2
+    __unlocked=1
+    return 0
+  fi
+  case " ${__locked:-} " in *" $(realpath -m "$2") "*) return 0 ;; esac
+  exec {fd}>> "$2/.lock"
+  if ! flock -n "$fd"; then
+    pid=$(cat "$2/.lock" 2> /dev/null || true)
+    echo "$0: $2 ($1) is in use by another run.sh${pid:+ (pid $pid)}; wait for it to end, or pass $1 elsewhere" >&2
+    exit 1
+  fi
+  echo "$$" > "$2/.lock"
+  __locked="${__locked:-} $(realpath -m "$2")"
+}
+
+# Stage freshness: an output is up to date when its stamp records the options and the inputs it was
+# made from and they are still the same. An INPUT is a file (compared by checksum: a model's best.pt,
+# a feature dir's stamp) or a Kaldi data dir (the checksums of its files, all small text). A later
+# stage lists an earlier stage's stamp among its inputs, so a redone stage redoes those after it.
+
+# stamp_inputs INPUT...: a line "parent/name checksum size" per input file (per file of an input dir)
+stamp_inputs() {
+  local f label
+  for f; do
+    label=$(basename "$(dirname "$f")")/${f##*/}
+    if [ -d "$f" ]; then
+      stamp_inputs "$f"/*
+    elif [ -f "$f" ]; then
+      echo "$label $(cksum < "$f")"
+    elif [ "${f##*/}" != "*" ]; then  # (not the unexpanded pattern of an empty dir)
+      echo "$label missing"
+    fi
+  done
+}
+
+# up_to_date STAMP OPTIONS INPUT...: true when STAMP records these options and these inputs
+up_to_date() {
+  local stamp=$1
+  shift
+  [ -f "$stamp" ] && [ "$(tail -n +2 "$stamp")" = "$(echo "options: $1"; stamp_inputs "${@:2}")" ]
+}
+
+# write_stamp STAMP OPTIONS INPUT...: record them, once the output is complete. The first line (when,
+# by which run) differs each time, so a stage that lists STAMP as input is redone after this one.
+write_stamp() {
+  local stamp=$1
+  shift
+  { echo "made $(date '+%F %T.%N') by run.sh pid $$"; echo "options: $1"; stamp_inputs "${@:2}"; } > "$stamp.tmp"
+  mv "$stamp.tmp" "$stamp"
+}
+
+# fresh N OUT STAMP OPTIONS INPUT...: true, logging "OUT up to date", when OUT exists and STAMP records
+# these options and inputs; otherwise false, with OUT and STAMP removed (nothing stale is kept)
+fresh() {
+  local n=$1 out=$2
+  shift 2
+  if [ -e "$out" ] && up_to_date "$@"; then
+    log "$n" "$out up to date"
+    return 0
+  fi
+  rm -rf "$out" "$1"
+  return 1
+}
+
+# fresh_training DIR OPTIONS INPUT...: keep the training dir DIR (its training resumes) when it was
+# started from these options and inputs; otherwise start it afresh: removed, then stamped anew
+fresh_training() {
+  local dir=$1
+  shift
+  up_to_date "$dir/.stamp" "$@" && return 0
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  write_stamp "$dir/.stamp" "$@"
+}

@@ -19,8 +19,12 @@
 #   5  $exp/RESULTS.md (mean ± standard error per model x condition) and the listening page
 #      $exp/index.html (audio players, spectrograms, score table)
 #
+# Each stage skips an output whose stamp (.stamp) records the same options and inputs as now, and redoes
+# from scratch one whose options or inputs changed (a model trained on other features trains afresh).
+# Another run.sh on the same --data/--dump/--exp dirs is refused while this one runs (a lock on each).
+#
 # Usage: ./run.sh [--chime4 /path/to/CHiME4] [--stage N] [--stop-stage M] [options]
-#   e.g. ./run.sh --stage 3          re-decode and re-score (finished work is skipped)
+#   e.g. ./run.sh --stage 3          re-decode and re-score what is not up to date
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in about two minutes
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
@@ -61,6 +65,8 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
+check_stages 5
+check_int_option nj 1
 check_ngpu
 
 if [ "$debug" = true ]; then
@@ -79,6 +85,8 @@ else
   want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers"
 fi
 
+claim_dirs data dump exp  # writable, and this run's alone until it ends
+
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if ! data_prepared "$data" "$want"; then
     if [ -n "$chime4" ]; then
@@ -95,23 +103,27 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  stft_opts="n_fft=$n_fft hop_length=$hop_length"
   for x in train dev test; do
-    if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
+    fresh 1 "$dump/$x" "$dump/$x/.stamp" "$stft_opts" "$data/$x" && continue
     log 1 "complex STFT of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
     utils/validate_data_dir.py "$data/$x"
     stats=(); [ "$x" = train ] && stats=(--stats)  # the merge writes the training set's statistics
     feature_jobs speechgen-compute-stft stft "$data/$x" "$dump/$x" --n-fft "$n_fft" --hop-length "$hop_length" "${stats[@]}"
+    write_stamp "$dump/$x/.stamp" "$stft_opts" "$data/$x"
   done
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   train_model() {  # train_model NAME: one model; its output in $exp/log/train_NAME.log, status in .../train_NAME.rc
-    local m=$1 init=() rc=0
+    local m=$1 init=() from=() rc=0
     if [ "$m" != M ] && [ "$init_joint_from_m" = true ]; then
       init=(--init-from "$exp/M")
+      from=("$exp/M/.stamp")  # a J model started from a since retrained M is trained afresh
     elif [ "$m" != M ]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
+    fresh_training "$exp/$m" "${init[*]}" "$dump/train/.stamp" "$dump/dev/.stamp" "${from[@]}"
     run_training speechgen-train-complex --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --exp-dir "$exp/$m" --segment-frames "$segment_frames" "${init[@]}" --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
     echo $rc > "$exp/log/train_$m.rc"
@@ -149,40 +161,39 @@ fi
 
 decode_opts=(--feats-dir "$dump/test" --max-utts "$max_test_utts" --examples "$examples" --gla-iters "$gla_iters"
              --gla-momentum "$gla_momentum" --seed "$seed" --nj "$nj")
+# what a decode dir's $exp/<dir>/.decode.stamp records besides the test set's and the model's files
+decode_set="max_utts=$max_test_utts examples=$examples gla_iters=$gla_iters gla_momentum=$gla_momentum seed=$seed"
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  if [ -f "$exp/reference/decode.json" ] && [ "$exp/reference/decode.json" -nt "$dump/test/feats.scp" ]; then
-    log 3 "$exp/reference up to date"
-  else
-    log 3 "oracle-magnitude references of $dump/test -> $exp/reference"
-    speechgen-decode-complex --reference --out-dir "$exp/reference" "${decode_opts[@]}"
+  ref=$exp/reference
+  if ! fresh 3 "$ref" "$ref/.decode.stamp" "$decode_set" "$dump/test/.stamp"; then
+    log 3 "oracle-magnitude references of $dump/test -> $ref"
+    speechgen-decode-complex --reference --out-dir "$ref" "${decode_opts[@]}"
+    write_stamp "$ref/.decode.stamp" "$decode_set" "$dump/test/.stamp"
   fi
+  decode_set+=" oracle_conditioned=$oracle_conditioned"
   todo=()
   for m in $models; do
-    if [ -f "$exp/$m/decode.json" ] && [ "$exp/$m/decode.json" -nt "$exp/$m/best.pt" ]; then
-      log 3 "$exp/$m decoding up to date"
-    else
-      todo+=("$exp/$m")
-    fi
+    fresh 3 "$exp/$m/decode.json" "$exp/$m/.decode.stamp" "$decode_set" "$exp/$m/best.pt" "$dump/test/.stamp" && continue
+    rm -rf "$exp/$m/audio"
+    todo+=("$m")
   done
   if [ ${#todo[@]} -gt 0 ]; then
     log 3 "decoding $dump/test with ${todo[*]}"
     oracle=(); [ "$oracle_conditioned" = true ] && oracle=(--oracle-conditioned)
-    speechgen-decode-complex --exp-dir "${todo[@]}" "${decode_opts[@]}" "${oracle[@]}"
+    speechgen-decode-complex --exp-dir "${todo[@]/#/$exp/}" "${decode_opts[@]}" "${oracle[@]}"
+    for m in "${todo[@]}"; do write_stamp "$exp/$m/.decode.stamp" "$decode_set" "$exp/$m/best.pt" "$dump/test/.stamp"; done
   fi
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   todo=()
   for d in reference $models; do
-    if [ -f "$exp/$d/scores.csv" ] && [ "$exp/$d/scores.csv" -nt "$exp/$d/decode.json" ]; then
-      log 4 "$exp/$d/scores.csv up to date"
-    else
-      todo+=("$exp/$d")
-    fi
+    fresh 4 "$exp/$d/scores.csv" "$exp/$d/.scores.stamp" "" "$exp/$d/.decode.stamp" || todo+=("$d")
   done
   if [ ${#todo[@]} -gt 0 ]; then
     log 4 "scoring ${#todo[@]} decode dirs ($nj processes)"
-    speechgen-score "${todo[@]}" --jobs "$nj"
+    speechgen-score "${todo[@]/#/$exp/}" --jobs "$nj"
+    for d in "${todo[@]}"; do write_stamp "$exp/$d/.scores.stamp" "" "$exp/$d/.decode.stamp"; done
   fi
 fi
 

@@ -24,6 +24,10 @@
 #   With --eval-set dev, stages 3-6 evaluate the dev set instead (for tuning): encode_dev/,
 #   figures/*_dev.png, manipulation_dev/, RESULTS_dev.md.
 #
+# Each stage skips an output whose stamp (.stamp) records the same options and inputs as now, and redoes
+# from scratch one whose options or inputs changed (a model trained on other features trains afresh).
+# Another run.sh on the same --data/--dump/--exp dirs is refused while this one runs (a lock on each).
+#
 # Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in a minute
@@ -58,6 +62,8 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
+check_stages 6
+check_int_option nj 1
 check_ngpu
 
 case "$eval_set" in
@@ -81,6 +87,8 @@ else
   corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
 fi
 
+claim_dirs data dump exp  # writable, and this run's alone until it ends
+
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   want="corpus=$(realpath -m "$corpus") female=$n_female male=$n_male split=$split seed=$seed"
   if ! data_prepared "$data" "$want"; then
@@ -95,18 +103,22 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   for x in train dev test; do
-    if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
+    fresh 1 "$dump/$x" "$dump/$x/.stamp" "" "$data/$x" && continue
     log 1 "features of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
     feature_jobs speechgen-compute-feats feats "$data/$x" "$dump/$x"
+    if [ "$x" = train ]; then speechgen-compute-cmvn "$dump/train"; fi
+    write_stamp "$dump/$x/.stamp" "" "$data/$x"
   done
-  [ -f "$dump/train/cmvn.npz" ] || speechgen-compute-cmvn "$dump/train"
 fi
+# what a model is trained on (a training dir made from other inputs is trained afresh)
+train_inputs=("$dump/train/.stamp" "$dump/dev/.stamp" "$data/lang")
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow)
   names=()
   for m in $models; do
     bg_slot "$(training_jobs)"
+    fresh_training "$exp/train_$m" "" "${train_inputs[@]}"
     log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
@@ -116,52 +128,57 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   bg_wait "${names[@]}"
 fi
 
+# encode_with N DIR: the codes of the evaluated set by the model (or classifier) of DIR -> DIR/$enc
+encode_with() {
+  fresh "$1" "$2/$enc" "$2/$enc/.stamp" "" "$2/best.pt" "$dump/$eval_set/.stamp" && return 0
+  log "$1" "encoding $dump/$eval_set with $2"
+  speechgen-encode --exp-dir "$2" --feats-dir "$dump/$eval_set" --out-dir "$2/$enc"
+  write_stamp "$2/$enc/.stamp" "" "$2/best.pt" "$dump/$eval_set/.stamp"
+}
+
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
-    d=$exp/train_$m
-    if [ -f "$d/$enc/codes.scp" ] && [ "$d/$enc/codes.scp" -nt "$d/best.pt" ]; then
-      log 3 "$d/$enc up to date"; continue
-    fi
-    log 3 "encoding $dump/$eval_set with $d"
-    speechgen-encode --exp-dir "$d" --feats-dir "$dump/$eval_set" --out-dir "$d/$enc"
+    encode_with 3 "$exp/train_$m"
   done
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   # each t-SNE call also writes the codes' k-NN accuracy and silhouette: $d/$enc/structure_*.json
+  tsne_opts="max_points=$max_tsne_points seed=$seed"
   grid_args=()
+  grid_inputs=()
   for m in $models; do
     d=$exp/train_$m
     grid_args+=("$m=$d/$enc")
-    if [ -f "$d/figures/tsne$sfx.png" ] && [ "$d/figures/tsne$sfx.png" -nt "$d/$enc/codes.scp" ]; then
-      log 4 "$d/figures/tsne$sfx.png up to date"; continue
-    fi
-    log 4 "t-SNE and k-NN accuracy of $d/$enc -> $d/figures/tsne$sfx.png"
-    speechgen-plot-tsne "$m=$d/$enc" --out "$d/figures/tsne$sfx.png" --max-points "$max_tsne_points" --seed "$seed"
+    grid_inputs+=("$d/$enc/.stamp")
+    png=$d/figures/tsne$sfx.png
+    fresh 4 "$png" "$d/figures/.tsne$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp" && continue
+    log 4 "t-SNE and k-NN accuracy of $d/$enc -> $png"
+    speechgen-plot-tsne "$m=$d/$enc" --out "$png" --max-points "$max_tsne_points" --seed "$seed"
+    write_stamp "$d/figures/.tsne$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp"
   done
-  if [ "$(echo $models | wc -w)" -gt 1 ]; then
-    if [ -f "$exp/tsne_grid$sfx.png" ] && [ -z "$(find "$exp"/train_*/$enc/codes.scp -newer "$exp/tsne_grid$sfx.png")" ]; then
-      log 4 "$exp/tsne_grid$sfx.png up to date"
-    else
-      log 4 "t-SNE grid of all models -> $exp/tsne_grid$sfx.png"
-      speechgen-plot-tsne "${grid_args[@]}" --out "$exp/tsne_grid$sfx.png" --max-points "$max_tsne_points" --seed "$seed"
-    fi
+  png=$exp/tsne_grid$sfx.png
+  if [ ${#grid_args[@]} -gt 1 ] && ! fresh 4 "$png" "$exp/.tsne_grid$sfx.stamp" "$tsne_opts $models" "${grid_inputs[@]}"; then
+    log 4 "t-SNE grid of all models -> $png"
+    speechgen-plot-tsne "${grid_args[@]}" --out "$png" --max-points "$max_tsne_points" --seed "$seed"
+    write_stamp "$exp/.tsne_grid$sfx.stamp" "$tsne_opts $models" "${grid_inputs[@]}"
   fi
   for m in $models; do
     d=$exp/train_$m
+    png=$d/figures/tsne_parts$sfx.png
     [ -f "$d/$enc/factor_slices.json" ] || continue
-    if [ -f "$d/figures/tsne_parts$sfx.png" ] && [ "$d/figures/tsne_parts$sfx.png" -nt "$d/$enc/codes.scp" ]; then
-      log 4 "$d/figures/tsne_parts$sfx.png up to date"; continue
-    fi
-    log 4 "t-SNE of the phone and speaker parts of $m's codes -> $d/figures/tsne_parts$sfx.png"
+    fresh 4 "$png" "$d/figures/.tsne_parts$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp" && continue
+    log 4 "t-SNE of the phone and speaker parts of $m's codes -> $png"
     speechgen-plot-tsne "$m z_phone=$d/$enc:phone" "$m z_spk=$d/$enc:spk" \
-      --out "$d/figures/tsne_parts$sfx.png" --max-points "$max_tsne_points" --seed "$seed"
+      --out "$png" --max-points "$max_tsne_points" --seed "$seed"
+    write_stamp "$d/figures/.tsne_parts$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp"
   done
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for f in phone spk; do
     bg_slot "$(training_jobs)"
+    fresh_training "$exp/classifier_$f" "" "${train_inputs[@]}"
     log 5 "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
     bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
@@ -169,21 +186,18 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   done
   bg_wait classifier_phone classifier_spk
   for f in phone spk; do
-    if [ ! -f "$exp/classifier_$f/$enc/stats.json" ] || \
-       [ "$exp/classifier_$f/best.pt" -nt "$exp/classifier_$f/$enc/stats.json" ]; then
-      speechgen-encode --exp-dir "$exp/classifier_$f" --feats-dir "$dump/$eval_set" --out-dir "$exp/classifier_$f/$enc"
-    fi
+    encode_with 5 "$exp/classifier_$f"
   done
   phase_args=()
   [ "$phase" = original ] && phase_args=(--data-dir "$data/$eval_set")
+  # what a model's manipulation depends on besides its best.pt
+  manip_opts="per_segment=$per_segment examples=$examples seed=$seed phase=$phase"
+  manip_inputs=("$exp/classifier_phone/best.pt" "$exp/classifier_spk/best.pt" "$dump/train/.stamp"
+                "$dump/$eval_set/.stamp")
   names=()
   for m in $models; do
     d=$exp/train_$m
-    r=$d/manipulation$sfx/results.json
-    if [ -f "$r" ] && [ "$r" -nt "$d/best.pt" ] && [ "$r" -nt "$exp/classifier_phone/best.pt" ] && \
-       [ "$r" -nt "$exp/classifier_spk/best.pt" ]; then
-      log 5 "$d/manipulation$sfx up to date"; continue
-    fi
+    fresh 5 "$d/manipulation$sfx" "$d/manipulation$sfx/.stamp" "$manip_opts" "$d/best.pt" "${manip_inputs[@]}" && continue
     # $nj at a time, one torch thread each
     log 5 "mean-shift manipulation of $dump/$eval_set with $d (log: $exp/log/manipulate${sfx}_$m.log)"
     bg_job "$nj" "manipulate${sfx}_$m" env OMP_NUM_THREADS=1 speechgen-manipulate --exp-dir "$d" \
@@ -193,6 +207,10 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     names+=("manipulate${sfx}_$m")
   done
   bg_wait "${names[@]}"
+  for name in "${names[@]}"; do
+    d=$exp/train_${name#manipulate${sfx}_}
+    write_stamp "$d/manipulation$sfx/.stamp" "$manip_opts" "$d/best.pt" "${manip_inputs[@]}"
+  done
   for m in $models; do
     if [ -f "$exp/log/manipulate${sfx}_$m.log" ]; then tail -n 2 "$exp/log/manipulate${sfx}_$m.log"; fi
   done

@@ -20,6 +20,10 @@
 #      -> $exp/train_<model>/{eval/scores.json,figures/{samples,fixed_windows,tsne}.png}
 #   5  $exp/RESULTS.md: data sizes and the score table
 #
+# Each stage skips an output whose stamp (.stamp) records the same options and inputs as now, and redoes
+# from scratch one whose options or inputs changed (a model trained on other features trains afresh).
+# Another run.sh on the same --data/--dump/--exp dirs is refused while this one runs (a lock on each).
+#
 # Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --stage 3          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in 1-2 minutes (CI)
@@ -54,6 +58,8 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
+check_stages 5
+check_int_option nj 1
 check_ngpu
 
 export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
@@ -75,6 +81,8 @@ fi
 wpe_args=()
 [ -n "$windows_per_epoch" ] && wpe_args=(--windows-per-epoch "$windows_per_epoch")
 
+claim_dirs data dump exp  # writable, and this run's alone until it ends
+
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers seed=$seed"
   if ! data_prepared "$data" "$want"; then
@@ -89,30 +97,41 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   for x in train dev test; do
-    if [ -f "$dump/$x/feats.scp" ]; then log 1 "$dump/$x/feats.scp exists"; continue; fi
+    fresh 1 "$dump/$x" "$dump/$x/.stamp" "" "$data/$x" "$data/lang" && continue
     log 1 "log-mel features and frame labels of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
     feature_jobs speechgen-compute-logmel feats "$data/$x" "$dump/$x"
+    if [ "$x" = train ]; then speechgen-compute-cmvn "$dump/train"; fi
+    write_stamp "$dump/$x/.stamp" "" "$data/$x" "$data/lang"
   done
-  [ -f "$dump/train/cmvn.npz" ] || speechgen-compute-cmvn "$dump/train"
 fi
-
+# what a model is trained on (a training dir made from other inputs is trained afresh)
+train_inputs=("$dump/train/.stamp" "$dump/dev/.stamp" "$dump/test/.stamp" "$data/lang")
 clf=$exp/classifier_phone
+# evaluate N DIR [OPTION...]: DIR's model scored on the test windows by the phone classifier -> DIR/eval
+evaluate() {
+  local n=$1 d=$2
+  shift 2
+  local opts="max_windows=$eval_windows seed=$seed $*" inputs=("$d/best.pt" "$clf/best.pt" "$dump/test/.stamp")
+  fresh "$n" "$d/eval" "$d/eval/.stamp" "$opts" "${inputs[@]}" && return 0
+  log "$n" "evaluating $d"
+  speechgen-eval-logmel --exp-dir "$d" --test-dir "$dump/test" --classifier "$clf" \
+    --max-windows "$eval_windows" --seed "$seed" "$@"
+  write_stamp "$d/eval/.stamp" "$opts" "${inputs[@]}"
+}
+
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
+  fresh_training "$clf" "" "${train_inputs[@]}"
   run_training speechgen-train-logmel --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
     --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${wpe_args[@]}" --valid-windows "$valid_windows" \
     --figure-windows 0 --resume
-  if [ -f "$clf/eval/scores.json" ] && [ "$clf/eval/scores.json" -nt "$clf/best.pt" ]; then
-    log 2 "$clf/eval/scores.json up to date"
-  else
-    speechgen-eval-logmel --exp-dir "$clf" --test-dir "$dump/test" --classifier "$clf" \
-      --max-windows "$eval_windows" --seed "$seed"
-  fi
+  evaluate 2 "$clf"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
+    fresh_training "$exp/train_$m" "" "${train_inputs[@]}"
     run_training speechgen-train-logmel --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${wpe_args[@]}" \
       --valid-windows "$valid_windows" --resume
@@ -121,14 +140,7 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   for m in $models; do
-    d=$exp/train_$m
-    if [ -f "$d/eval/scores.json" ] && [ "$d/eval/scores.json" -nt "$d/best.pt" ] && \
-       [ "$d/eval/scores.json" -nt "$clf/best.pt" ]; then
-      log 4 "$d/eval/scores.json up to date"; continue
-    fi
-    log 4 "evaluating $d"
-    speechgen-eval-logmel --exp-dir "$d" --test-dir "$dump/test" --classifier "$clf" \
-      --max-windows "$eval_windows" --tsne-points "$tsne_points" --seed "$seed"
+    evaluate 4 "$exp/train_$m" --tsne-points "$tsne_points"
   done
 fi
 
