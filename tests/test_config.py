@@ -2,8 +2,8 @@ import pytest
 import yaml
 
 from speechgen.errors import ConfigError
+from speechgen.models.registry import Registry
 from speechgen.train.config import apply_overrides, build_model, config_from_dict, load_config
-from speechgen.train.registry import Registry
 
 TINY = {"model": "conv_vae", "model_conf": {"n_frames": 20, "n_bins": 200, "channels": [4, 8], "hidden": 8,
                                              "latent_dim": 2}}

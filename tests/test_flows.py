@@ -9,6 +9,7 @@ from torch.autograd.functional import jacobian
 from speechgen.data.dataset import Cmvn, SegmentDataset
 from speechgen.errors import ConfigError
 from speechgen.models import flows
+from speechgen.models.abilities import Factorised
 from speechgen.train.config import build_model, config_from_dict, load_config, set_class_counts
 from speechgen.train.trainer import Trainer
 
@@ -198,7 +199,7 @@ def test_nf_log_prob_is_standard_normal_of_code_plus_logdet():
     z, logdet = model.flow(x)
     expected = -0.5 * (z ** 2).sum(1) - 0.5 * T * F * math.log(2 * math.pi) + logdet
     assert torch.allclose(model.log_prob(x), expected, atol=1e-10)
-    assert not hasattr(model, "factor_slices")  # one code: the manipulation moves all of it
+    assert not isinstance(model, Factorised)  # one code: the manipulation moves all of it
 
 
 def test_dnf_log_prob_uses_the_class_mean_of_its_label():
@@ -285,14 +286,26 @@ def test_fdnf_log_prob_uses_each_factors_class_mean():
 def test_sampling_shapes_and_class_means_move_samples():
     gen = torch.Generator().manual_seed(0)
     assert tiny_model("nf").sample(4, generator=gen).shape == (4, T, F)
+    nf = tiny_model("nf")
+    assert torch.allclose(nf.encode(nf.sample(2, temperature=0.0)), torch.zeros(2, T * F, dtype=DTYPE), atol=1e-10)
     dnf = tiny_model("dnf")
-    x = dnf.sample(torch.tensor([0, 2]), temperature=0.0)
+    x = dnf.sample(2, {"phone": torch.tensor([0, 2])}, temperature=0.0)
     z = dnf.encode(x)
     assert torch.allclose(z, dnf.class_means()[[0, 2]], atol=1e-10)
     fdnf = tiny_model("fdnf")
-    x = fdnf.sample(torch.tensor([1]), torch.tensor([0]), temperature=0.0)
+    x = fdnf.sample(1, {"phone": torch.tensor([1]), "spk": torch.tensor([0])}, temperature=0.0)
     z = fdnf.encode(x)
+    assert torch.allclose(z[:, fdnf.factor_slices()["phone"]], fdnf.class_means("phone")[[1]], atol=1e-10)
     assert torch.allclose(z[:, fdnf.factor_slices()["spk"]], fdnf.class_means("spk")[[0]], atol=1e-10)
+
+
+def test_a_factor_sampled_without_labels_takes_uniform_classes_of_its_prior():
+    fdnf = tiny_model("fdnf")
+    x = fdnf.sample(60, {"spk": torch.zeros(60, dtype=torch.long)}, torch.Generator().manual_seed(0), temperature=0.0)
+    z = fdnf.encode(x)
+    phones = torch.cdist(z[:, fdnf.factor_slices()["phone"]], fdnf.class_means("phone")).argmin(1)
+    assert set(phones.tolist()) == {0, 1, 2}  # every phone class drawn
+    assert torch.allclose(z[:, fdnf.factor_slices()["spk"]], fdnf.class_means("spk")[[0] * 60], atol=1e-8)
 
 
 def test_bad_shapes_are_config_errors():

@@ -78,6 +78,7 @@ def test_autoencoder_verbs(name):
     assert z.shape == (16, 4)
     assert model.decode(z).shape == x.shape
     assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, T, F)
+    assert torch.equal(model.reconstruct(x), model.decode(z))
 
 
 def test_every_optimiser_steps_its_own_networks_only():
@@ -148,7 +149,9 @@ def test_conditional_wgan_gp_needs_labels():
         model.sample(2)
     with pytest.raises(ConfigError, match="no 'phone' labels"):
         model({"feats": batch()["feats"]})
-    assert model.sample(2, labels=torch.tensor([0, 1])).shape == (2, T, F)
+    assert model.sample(2, labels={"phone": torch.tensor([0, 1])}).shape == (2, T, F)
+    with pytest.raises(ConfigError, match="labels as"):
+        model.sample(2, labels=torch.tensor([0, 1]))  # labels name their factor
 
 
 def test_wgan_gp_refuses_a_batch_norm_critic():

@@ -8,6 +8,7 @@ import yaml
 
 from speechgen.bin import make_results, manipulate, train
 from speechgen.eval.manipulation import class_means, mean_shift, sample_targets
+from speechgen.models.abilities import Decoder, Factorised
 
 from feature_fixtures import write_feature_dir
 
@@ -31,7 +32,7 @@ def test_targets_are_seeded_distinct_and_never_the_own_class():
     assert np.array_equal(sample_targets(labels, 4, 2, seed=1)[1], targets)
 
 
-class ShiftOnly(torch.nn.Module):
+class ShiftOnly(torch.nn.Module, Factorised, Decoder):
     """Identity 'flow' on flattened (T, F) whose second half of the code is factor 'spk'."""
 
     def encode(self, x):

@@ -34,8 +34,9 @@ from speechgen.data.audio import load_wav, save_wav
 from speechgen.data.chime4 import DEMO_UTTERANCES
 from speechgen.data.complex_feats import log_magnitude_phase, matrix_to_spec, read_num_samples, read_stft_config
 from speechgen.data.dataset import read_mapping
-from speechgen.errors import DataError
-from speechgen.models.complex_vae import random_phase
+from speechgen.errors import ConfigError, DataError
+from speechgen.models.abilities import model_name
+from speechgen.models.complex_vae import ComplexSpectrogramVAE, random_phase
 from speechgen.signal import griffin_lim, istft, pghi
 from speechgen.signal.stft import STFTConfig
 
@@ -120,8 +121,11 @@ def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momen
 
     torch.set_grad_enabled(False)
     model, info = load_experiment(exp_dir, checkpoint)
+    if not isinstance(model, ComplexSpectrogramVAE):
+        raise ConfigError(f"speechgen-decode-complex needs a complex_vae model; {exp_dir} holds model "
+                          f"'{model_name(model)}'")
     cmvn = info["cmvn"]
-    has_phase = bool(getattr(model, "phase_terms", ()))
+    has_phase = bool(model.phase_terms)
     tag = "estMag_estPha" if has_phase else "estMag_rdmPha"
     entries: List[dict] = []
     mags, phases = [], []

@@ -15,14 +15,17 @@ from torch.utils.data import DataLoader
 
 from speechgen.bin import command
 from speechgen.data.dataset import SegmentDataset
+from speechgen.models.abilities import Encoder, Factorised, require
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
 
 
 def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = "best.pt",
                batch_size: int = 256, seed: int = 0) -> dict:
-    """Write ``out_dir/codes.{ark,scp}`` and ``out_dir/stats.json`` (mean loss stats on the set)."""
+    """Write ``out_dir/codes.{ark,scp}`` and ``out_dir/stats.json`` (mean loss stats on the set), and for a
+    factorised model ``out_dir/factor_slices.json``. The model must be an Encoder."""
     model, info = load_experiment(exp_dir, checkpoint)
+    require(model, Encoder, f"speechgen-encode ({exp_dir})")
     dataset = SegmentDataset(feats_dir, info["cmvn"], info.get("lang_dir"))
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
@@ -39,7 +42,7 @@ def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = 
     stats = {key: value / len(dataset) for key, value in totals.items()}
     stats["segments"] = len(dataset)
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    if hasattr(model, "factor_slices"):  # factorial codes: which dims belong to which factor
+    if isinstance(model, Factorised):  # factorial codes: which dims belong to which factor
         slices = {name: [s.start, s.stop] for name, s in model.factor_slices().items()}
         (out_dir / "factor_slices.json").write_text(json.dumps(slices) + "\n")
     for name in ("seg2phone", "seg2spk"):

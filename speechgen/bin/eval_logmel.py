@@ -2,18 +2,20 @@
 
 For a generative model, on test windows:
 
-* ``recon_mse`` (autoencoders): mean squared error of the reconstructions of every test window
-  (normalised features), and ``recon_acc``: the phone classifier's accuracy on those reconstructions;
-* ``fd``: Fréchet distance between the phone classifier's penultimate-layer features of real test
-  windows and of as many generated windows (prior samples; for a conditional model, samples with the
-  real windows' labels);
-* ``cond_acc`` (conditional models): the classifier's accuracy on ``--per-class`` samples of every
-  phone seen in the test windows;
-* ``phone_js``: Jensen-Shannon divergence between the classifier's phone histograms of samples and of
-  real test windows;
+* ``recon_mse`` (models that reconstruct): mean squared error of the reconstructions of every test
+  window (normalised features), and ``recon_acc``: the phone classifier's accuracy on those reconstructions;
+* ``fd`` (models that sample): Fréchet distance between the phone classifier's penultimate-layer
+  features of real test windows and of as many generated windows (prior samples; for a model whose
+  samples take phone labels, samples with the real windows' labels);
+* ``cond_acc`` (phone-conditional samplers, ``conditional: true``): the classifier's accuracy on
+  ``--per-class`` samples of every phone seen in the test windows;
+* ``phone_js`` (models that sample): Jensen-Shannon divergence between the classifier's phone
+  histograms of samples and of real test windows;
 
-and figures ``figures/samples.png``, ``figures/fixed_windows.png`` (the per-epoch figure of the
-chosen weights) and, for models with a latent code, ``figures/tsne.png`` (codes coloured by phone).
+and figures ``figures/samples.png`` (samplers), ``figures/fixed_windows.png`` (the per-epoch figure of
+the chosen weights) and, for models that encode, ``figures/tsne.png`` (codes coloured by phone). The
+abilities are those the model declares (:mod:`speechgen.models.abilities`); a part whose ability the
+model lacks is left out with a logged notice, and a model that neither reconstructs nor samples is an error.
 For the classifier (``--exp-dir`` = ``--classifier``) it writes the reference scores: its test
 accuracy, the Fréchet distance of real training windows (a floor) and of N(0, I) noise (a ceiling).
 Everything goes to ``EXP_DIR/eval/scores.json``.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -33,14 +36,19 @@ import torch
 from speechgen.bin import command
 from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
 from speechgen.errors import DataError
-from speechgen.eval.animation import (EpochFigureHook, can_reconstruct, plot_phone_tsne, plot_window_grid,
-                                      reconstruct, sample, static_part)
+from speechgen.eval.animation import (EpochFigureHook, phone_conditional, plot_phone_tsne, plot_window_grid,
+                                      sample, static_part)
 from speechgen.eval.frechet import ClassifierScorer, frechet_distance, js_divergence
 from speechgen.eval.tsne import subsample
+from speechgen.models.abilities import Encoder, Reconstructor, Sampler, model_name, require
 from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
 from speechgen.yaml_io import load_yaml
+
+LOG = logging.getLogger(__name__)
+#: the scores and figures that need an ability, by the ability
+NEEDS = {Reconstructor: "recon_mse, recon_acc", Sampler: "fd, phone_js, cond_acc, samples.png", Encoder: "tsne.png"}
 
 
 def batched(fn, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
@@ -69,20 +77,29 @@ def reference_scores(scorer: ClassifierScorer, test: FrameWindowDataset, x: torc
 
 def model_scores(model, scorer: ClassifierScorer, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
                  per_class: int, seed: int) -> Dict[str, object]:
-    """Scores of a generative model (see the module doc) and its samples (for the figure)."""
-    scores: Dict[str, object] = {"kind": "generative", "conditional": bool(getattr(model, "conditional", False))}
-    n_classes = len(LOGMEL_PHONES)
-    if can_reconstruct(model):
+    """Scores of a generative model (see the module doc): those of the abilities it declares."""
+    scores: Dict[str, object] = {"kind": "generative", "conditional": phone_conditional(model)}
+    if isinstance(model, Reconstructor):
         all_x = test.windows(test.centres)
-        rec = batched(lambda v: reconstruct(model, v), all_x)
+        rec = batched(model.reconstruct, all_x)
         scores["recon_mse"] = float(torch.mean((rec - all_x) ** 2))
-        scores["recon_acc"] = scorer.accuracy(batched(lambda v: reconstruct(model, v), x), y)
+        scores["recon_acc"] = scorer.accuracy(batched(model.reconstruct, x), y)
+    if isinstance(model, Sampler):
+        scores.update(sample_scores(model, scorer, x, y, per_class, seed))
+    return scores
+
+
+def sample_scores(model: Sampler, scorer: ClassifierScorer, x: torch.Tensor, y: np.ndarray, per_class: int,
+                  seed: int) -> Dict[str, object]:
+    """``fd``, ``phone_js`` and, for a phone-conditional model, ``cond_acc`` of the model's samples."""
+    scores: Dict[str, object] = {}
+    n_classes = len(LOGMEL_PHONES)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.from_numpy(y)
     samples = batched(lambda lab: sample(model, len(lab), gen, lab), labels)
     scores["fd"] = frechet_distance(scorer.features(x), scorer.features(samples))
     scores["phone_js"] = js_divergence(scorer.histogram(samples, n_classes), scorer.histogram(x, n_classes))
-    if scores["conditional"]:
+    if phone_conditional(model):
         classes = np.unique(y)
         cond_labels = torch.from_numpy(np.repeat(classes, per_class))
         cond = batched(lambda lab: sample(model, len(lab), gen, lab), cond_labels)
@@ -91,11 +108,11 @@ def model_scores(model, scorer: ClassifierScorer, test: FrameWindowDataset, x: t
     return scores
 
 
-def samples_figure(model, x: torch.Tensor, y: np.ndarray, cmvn, n_mels: int, out_png: Path, name: str,
+def samples_figure(model: Sampler, x: torch.Tensor, y: np.ndarray, cmvn, n_mels: int, out_png: Path, name: str,
                    seed: int) -> None:
     """32 samples; for a conditional model, per frequent phone: one real window and 7 samples."""
     gen = torch.Generator().manual_seed(seed)
-    if getattr(model, "conditional", False):
+    if phone_conditional(model):
         phones = [int(p) for p in np.argsort(-np.bincount(y, minlength=len(LOGMEL_PHONES)))[:8] if np.any(y == p)]
         rows = []
         for p in phones:
@@ -127,18 +144,13 @@ def evaluate(args: argparse.Namespace) -> Dict[str, object]:
     if isinstance(model, MLPClassifier):
         scores = reference_scores(scorer, test, x, y, Path(info["train_dir"]), cmvn, args.max_windows, args.seed)
     else:
+        require(model, (Reconstructor, Sampler), "speechgen-eval-logmel")
+        left_out = {ability.__name__: parts for ability, parts in NEEDS.items() if not isinstance(model, ability)}
+        if left_out:
+            LOG.warning("speechgen-eval-logmel: model '%s' is no %s: left out %s", model_name(model),
+                        ", ".join(left_out), ", ".join(left_out.values()))
         scores = model_scores(model, scorer, test, x, y, args.per_class, args.seed)
-        fig_dir = args.exp_dir / "figures"
-        samples_figure(model, x, y, cmvn, args.n_mels, fig_dir / "samples.png", name, args.seed)
-        strip = test.strip_centres(16)
-        hook = EpochFigureHook(test.windows(strip), torch.from_numpy(test.labels[strip]), LOGMEL_PHONES, cmvn,
-                               args.n_mels, args.seed)
-        hook.render(model, fig_dir / "fixed_windows.png", f"{name} ({args.checkpoint}) on test windows")
-        if hasattr(model, "encode") and hasattr(model, "decode") and args.tsne_points > 0:
-            keep = subsample(len(x), args.tsne_points, args.seed)
-            codes = batched(model.encode, x[keep]).numpy()
-            plot_phone_tsne(codes, [LOGMEL_PHONES[i] for i in y[keep]], fig_dir / "tsne.png",
-                            f"{name}: t-SNE of the codes of {len(keep)} test windows, by centre phone", seed=args.seed)
+        model_figures(model, args, test, x, y, cmvn, name)
     scores.update({"model": name, "checkpoint": args.checkpoint, "test_windows": int(len(x)),
                    "classifier": os.path.relpath(args.classifier, args.exp_dir)})
     out = args.exp_dir / "eval" / "scores.json"
@@ -147,6 +159,23 @@ def evaluate(args: argparse.Namespace) -> Dict[str, object]:
     tmp.write_text(json.dumps(scores, indent=2) + "\n")
     os.replace(tmp, out)
     return scores
+
+
+def model_figures(model, args: argparse.Namespace, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
+                  cmvn, name: str) -> None:
+    """samples.png (samplers), fixed_windows.png and tsne.png (encoders) in EXP_DIR/figures."""
+    fig_dir = args.exp_dir / "figures"
+    if isinstance(model, Sampler):
+        samples_figure(model, x, y, cmvn, args.n_mels, fig_dir / "samples.png", name, args.seed)
+    strip = test.strip_centres(16)
+    hook = EpochFigureHook(test.windows(strip), torch.from_numpy(test.labels[strip]), LOGMEL_PHONES, cmvn,
+                           args.n_mels, args.seed)
+    hook.render(model, fig_dir / "fixed_windows.png", f"{name} ({args.checkpoint}) on test windows")
+    if isinstance(model, Encoder) and args.tsne_points > 0:
+        keep = subsample(len(x), args.tsne_points, args.seed)
+        codes = batched(model.encode, x[keep]).numpy()
+        plot_phone_tsne(codes, [LOGMEL_PHONES[i] for i in y[keep]], fig_dir / "tsne.png",
+                        f"{name}: t-SNE of the codes of {len(keep)} test windows, by centre phone", seed=args.seed)
 
 
 @command("speechgen-eval-logmel")

@@ -17,6 +17,8 @@ from speechgen.errors import DataError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
 from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
+from speechgen.models.abilities import Decoder, Encoder, model_name, require
+from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment
 
 
@@ -86,13 +88,16 @@ def write_examples(args: argparse.Namespace, test_set: SegmentDataset, cmvn, lan
 
 def run(args: argparse.Namespace) -> dict:
     model, info = load_experiment(args.exp_dir, args.checkpoint)
+    for ability in (Encoder, Decoder):
+        require(model, ability, f"speechgen-manipulate ({args.exp_dir})")
     lang_dir = Path(info["lang_dir"])
     n_classes = lang_class_counts(lang_dir)
     classifiers = {}
     for factor, clf_dir in (("phone", args.phone_classifier), ("spk", args.spk_classifier)):
         clf, _ = load_experiment(clf_dir, "best.pt")
-        if getattr(clf, "label", None) != factor:
-            raise DataError(f"{clf_dir}: not a {factor} classifier (label={getattr(clf, 'label', None)})")
+        if not (isinstance(clf, MLPClassifier) and clf.label == factor):
+            what = f"label={clf.label}" if isinstance(clf, MLPClassifier) else f"model '{model_name(clf)}'"
+            raise DataError(f"{clf_dir}: not a {factor} classifier ({what})")
         classifiers[factor] = clf
     torch.manual_seed(args.seed)
     _, train_x, train_y = load_set(args.train_dir, info["cmvn"], lang_dir)

@@ -4,12 +4,14 @@ Windows are ``(T, F)`` matrices whose first ``n_mels`` columns are the static lo
 (the rest are deltas); figures show that static part, de-normalised, frequency upwards.
 
 :class:`EpochFigureHook` is a trainer epoch hook: after every epoch it renders the model on fixed
-test windows into ``EXP_DIR/figures/epoch<N>.png`` — reconstructions for models that reconstruct,
-samples from fixed noise (with the windows' phone labels when the model is conditional) for the
-others — and rebuilds ``EXP_DIR/figures/epochs.gif`` from all of them.
+test windows into ``EXP_DIR/figures/epoch<N>.png`` — reconstructions for models that reconstruct
+(:class:`~speechgen.models.abilities.Reconstructor`), samples from fixed noise (with the windows' phone
+labels when the model's samples take phone labels) for the samplers — and rebuilds
+``EXP_DIR/figures/epochs.gif`` from all of them. A model that does neither gets no figures (a logged notice).
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -24,28 +26,22 @@ import torch  # noqa: E402
 
 from speechgen.data.dataset import Cmvn  # noqa: E402
 from speechgen.eval.plots import save_figure  # noqa: E402
+from speechgen.models.abilities import Reconstructor, Sampler, model_name  # noqa: E402
+
+LOG = logging.getLogger(__name__)
 
 
-def can_reconstruct(model) -> bool:
-    """True for models with ``reconstruct`` or with both ``encode`` and ``decode``."""
-    return hasattr(model, "reconstruct") or (hasattr(model, "encode") and hasattr(model, "decode"))
-
-
-@torch.no_grad()
-def reconstruct(model, feats: torch.Tensor) -> torch.Tensor:
-    """(B, T, F) -> (B, T, F) through the model's code (posterior mean for VAEs)."""
-    if hasattr(model, "reconstruct"):
-        return model.reconstruct(feats)
-    return model.decode(model.encode(feats))
+def phone_conditional(model) -> bool:
+    """Whether ``model`` is a Sampler whose samples take phone labels."""
+    return isinstance(model, Sampler) and "phone" in model.label_classes()
 
 
 @torch.no_grad()
-def sample(model, n: int, generator: Optional[torch.Generator] = None,
-           labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``n`` samples (n, T, F); ``labels`` (n,) are passed to conditional models only."""
-    if getattr(model, "conditional", False):
-        return model.sample(n, generator=generator, labels=labels)
-    return model.sample(n, generator=generator)
+def sample(model: Sampler, n: int, generator: Optional[torch.Generator] = None,
+           phones: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``n`` samples (n, T, F); ``phones`` (n,) label them for a phone-conditional model, others ignore them."""
+    labels = {"phone": phones} if phones is not None and phone_conditional(model) else None
+    return model.sample(n, labels, generator)
 
 
 def static_part(windows: np.ndarray, cmvn: Optional[Cmvn], n_mels: int) -> np.ndarray:
@@ -150,23 +146,33 @@ class EpochFigureHook:
         self.names = [phone_names[i] for i in labels.tolist()]
         self.cmvn, self.n_mels, self.seed = cmvn, n_mels, seed
 
-    def render(self, model, out_png: str | Path, title: str) -> None:
-        """Draw the real windows and the model's reconstructions (or samples) into ``out_png``."""
+    @torch.no_grad()
+    def render(self, model, out_png: str | Path, title: str) -> bool:
+        """Draw the real windows and the model's reconstructions (or samples) into ``out_png``.
+
+        Returns False, drawing nothing, for a model that neither reconstructs nor samples.
+        """
         device = next(model.parameters()).device
         x = self.windows.to(device)
-        if can_reconstruct(model):
-            second, name = reconstruct(model, x), "reconstruction"
-        else:
+        if isinstance(model, Reconstructor):
+            second, name = model.reconstruct(x), "reconstruction"
+        elif isinstance(model, Sampler):
             gen = torch.Generator().manual_seed(self.seed)
-            second = sample(model, len(x), generator=gen, labels=self.labels.to(device))
-            name = "samples (same labels)" if getattr(model, "conditional", False) else "samples"
+            second = sample(model, len(x), generator=gen, phones=self.labels.to(device))
+            name = "samples (same labels)" if phone_conditional(model) else "samples"
+        else:
+            LOG.warning("no window figure: model '%s' neither reconstructs (Reconstructor) nor samples (Sampler)",
+                        model_name(model))
+            return False
         rows = [static_part(r.cpu().numpy(), self.cmvn, self.n_mels) for r in (x, second)]
         plot_window_strips(rows, ["real", name], out_png, labels=self.names, title=title)
+        return True
 
     def __call__(self, trainer) -> None:
         fig_dir = trainer.exp_dir / "figures"
-        self.render(trainer.model, fig_dir / f"epoch{trainer.epoch}.png", f"{trainer.exp.model}: epoch {trainer.epoch}")
-        make_gif(epoch_pngs(fig_dir), fig_dir / "epochs.gif")
+        title = f"{trainer.exp.model}: epoch {trainer.epoch}"
+        if self.render(trainer.model, fig_dir / f"epoch{trainer.epoch}.png", title):
+            make_gif(epoch_pngs(fig_dir), fig_dir / "epochs.gif")
 
 
 def plot_phone_tsne(codes: np.ndarray, phones: Sequence[str], out_png: str | Path, title: str,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from speechgen.eval.frechet import ClassifierScorer, frechet_distance
+from speechgen.models.abilities import Decoder, Encoder, Factorised, require
 
 FACTORS = ("phone", "spk")
 
@@ -37,9 +38,9 @@ def batched(fn, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def factor_slice(model, factor: str) -> slice:
-    """The part of the flattened code that encodes ``factor``; the whole code for non-factorial models."""
-    slices = model.factor_slices() if hasattr(model, "factor_slices") else {}
+def factor_slice(model: Encoder, factor: str) -> slice:
+    """The part of the code (B, D) that encodes ``factor``; the whole code for a model that is not Factorised."""
+    slices = model.factor_slices() if isinstance(model, Factorised) else {}
     return slices.get(factor, slice(None))
 
 
@@ -109,7 +110,10 @@ def naturalness(classifiers: Dict[str, torch.nn.Module], x_new: torch.Tensor, x:
 @torch.no_grad()
 def mean_shift(model, feats: torch.Tensor, source: torch.Tensor, target: torch.Tensor, means: torch.Tensor,
                part: slice, batch_size: int = 512) -> torch.Tensor:
-    """x' = decode(encode(x) + mu[target] - mu[source]) on the ``part`` of the code: (N,T,F) -> (N,T,F)."""
+    """x' = decode(encode(x) + mu[target] - mu[source]) on the ``part`` of the code: (N,T,F) -> (N,T,F).
+
+    ``model`` is an Encoder and a Decoder; ``means`` (n_classes, D) are class means of its codes.
+    """
     codes = batched(model.encode, feats, batch_size)
     shift = torch.zeros_like(codes)
     shift[:, part] = (means[target] - means[source])[:, part]
@@ -150,6 +154,8 @@ def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_c
     ``train_codes`` (N, D) are the model's codes of the training segments, whose class means give the
     shifts. Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
     """
+    for ability in (Encoder, Decoder):
+        require(model, ability, f"the {factor} manipulation")
     other = other_factor(factor)
     part = factor_slice(model, factor)
     means = class_means(train_codes, train_labels[factor], n_classes[factor])

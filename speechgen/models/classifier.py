@@ -11,14 +11,14 @@ import torch
 from torch import nn
 
 from speechgen.errors import ConfigError
-from speechgen.models.base import GenerativeModel
-from speechgen.train.registry import MODELS
+from speechgen.models.abilities import Encoder
+from speechgen.models.base import MODELS, GenerativeModel
 
 FACTORS = ("phone", "spk")
 
 
 @MODELS.register("mlp_classifier")
-class MLPClassifier(GenerativeModel):
+class MLPClassifier(GenerativeModel, Encoder):
     """Flattened (T, F) segment -> class logits through ReLU hidden layers with dropout.
 
     Args:

@@ -56,10 +56,9 @@ from speechgen.losses.von_mises import (
     time_difference,
     von_mises_nll,
 )
-from speechgen.models.base import GenerativeModel
+from speechgen.models.base import MODELS, GenerativeModel
 from speechgen.models.vae import gaussian_nll
 from speechgen.signal.phase import principal_value
-from speechgen.train.registry import MODELS
 
 PHASE_TERMS = ("phase", "gd", "if")
 #: the seven joint models of the paper: J1..J7 = every non-empty subset of the three terms, in order
@@ -177,6 +176,10 @@ class ComplexSpectrogramVAE(GenerativeModel):
         term_weights: optional weight per phase term (default 1 each).
         freeze_magnitude: keep the encoder and magnitude decoder fixed (e.g. initialised from a trained
             model M) and train the phase decoder only.
+
+    Its codes are per frame, ``encode: (B, T, F) -> (B, D, T)``, and ``reconstruct`` returns the
+    log-magnitude with the phase heads, so it declares none of the segment interfaces of
+    :mod:`speechgen.models.abilities`; speechgen-decode-complex uses it as this class.
     """
 
     def __init__(self, n_bins: int = 257, n_fft: int = 512, hop_length: int = 128, latent_dim: int = 64,

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from speechgen.errors import ConfigError
-from speechgen.models.base import GenerativeModel
-from speechgen.train.registry import MODELS
+from speechgen.models.abilities import Autoencoder, Factorised, Labels, Sampler, check_labels
+from speechgen.models.base import MODELS, GenerativeModel
 
 LOG_2PI = math.log(2.0 * math.pi)
 FACTORS = ("phone", "spk")
@@ -426,7 +426,7 @@ def between_class_variance(z: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return (between - (k - 1) * within / max(n - k, 1)) / n
 
 
-class _FlowModel(GenerativeModel):
+class _FlowModel(GenerativeModel, Autoencoder, Sampler):
     """Shared body of the flow models: feats (B, T, F) -> z (B, D = T * F) by a multi-scale flow.
 
     The prior is N(0, I) on every part of z that no factor owns, and on each factor's part
@@ -543,6 +543,30 @@ class _FlowModel(GenerativeModel):
         """z (B, D) -> feats (B, T, F); the exact inverse of ``encode``."""
         return self.flow.inverse(z)[0]
 
+    def label_classes(self) -> Dict[str, int]:
+        """{factor: number of classes} of the class priors; {} for the NF."""
+        return {name: means.weight.shape[0] for name, (means, _) in self._class_priors().items()}
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Labels = None, generator: Optional[torch.Generator] = None, *,
+               temperature: float = 1.0) -> torch.Tensor:
+        """``n`` draws x = f^-1(z), z ~ N(mu, temperature^2 I): (n, T, F).
+
+        mu is 0 outside the factors' parts of z and, on a factor's part, the class mean of its label
+        in ``labels`` ({factor: (n,)}); a factor without labels takes uniformly drawn classes, the
+        prior that ``log_prob`` marginalises over. ``temperature`` 0 decodes the means themselves.
+        """
+        labels = check_labels(self, n, labels)
+        ref = next(self.parameters())
+        mean = ref.new_zeros(n, self.dim)
+        for name, (means, part) in self._class_priors().items():
+            y = labels.get(name)
+            if y is None:
+                y = torch.randint(means.weight.shape[0], (n,), generator=generator)
+            mean[:, part] = means(y.to(ref.device))
+        noise = torch.randn(n, self.dim, generator=generator, dtype=ref.dtype)
+        return self.decode(mean + temperature * noise.to(ref.device))
+
 
 @MODELS.register("nf")
 class NF(_FlowModel):
@@ -565,13 +589,6 @@ class NF(_FlowModel):
     def log_prob(self, feats: torch.Tensor) -> torch.Tensor:
         """log p(x) in nats (summed over dims): feats (B, T, F) -> (B,)."""
         return self._log_prob(feats, {})[0]
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: Optional[torch.Generator] = None, temperature: float = 1.0) -> torch.Tensor:
-        """``n`` draws x = f(z), z ~ N(0, temperature^2 I): (n, T, F)."""
-        ref = next(self.parameters())
-        z = torch.randn(n, self.dim, generator=generator, dtype=ref.dtype, device=ref.device) * temperature
-        return self.decode(z)
 
 
 def check_init_means(init_means: str) -> str:
@@ -627,17 +644,9 @@ class DNF(_FlowModel):
         _check_factor(factor or self.label, (self.label,))
         return self.means.table().detach()
 
-    @torch.no_grad()
-    def sample(self, labels: torch.Tensor, generator: Optional[torch.Generator] = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """One draw per label: labels (n,) -> (n, T, F)."""
-        mean = self.means(labels)
-        z = mean + temperature * torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return self.decode(z)
-
 
 @MODELS.register("fdnf")
-class FactorialDNF(_FlowModel):
+class FactorialDNF(_FlowModel, Factorised):
     """Factorial DNF: z = [z_A, z_B], log p(x | q, s) = log N(z_A; mu_q, I) + log N(z_B; mu_s, I) + log|det|.
 
     z_A (phone) is ``z[:, :D_A]`` and z_B (speaker) ``z[:, D_A:]``. Each is built from whole channels
@@ -720,11 +729,3 @@ class FactorialDNF(_FlowModel):
         """Prior means of a factor: "phone" -> (n_phones, D_A), "spk" -> (n_speakers, D - D_A)."""
         _check_factor(factor, FACTORS)
         return (self.phone_means if factor == "phone" else self.spk_means).table().detach()
-
-    @torch.no_grad()
-    def sample(self, phone: torch.Tensor, spk: torch.Tensor, generator: Optional[torch.Generator] = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """One draw per (phone, spk) pair: phone (n,), spk (n,) -> (n, T, F)."""
-        mean = torch.cat([self.phone_means(phone), self.spk_means(spk)], dim=1)
-        z = mean + temperature * torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return self.decode(z)

@@ -9,7 +9,8 @@ for critics, whose gradient penalty must not mix the examples of a batch.
 
 :class:`MultiOptimizerModel` is the base of models trained with several optimisers: it names its
 parameter groups, builds one optimiser per group from the config, and gives the trainer
-``train_step``.
+``train_step``. :class:`PriorSampler` samples a decoder model with an N(0, I) prior on its code
+(the conv VAE, WAE and VAE-GAN).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from speechgen.errors import ConfigError
+from speechgen.models.abilities import Decoder, Labels, Sampler, check_labels
 from speechgen.models.base import GenerativeModel
 
 NORMS = ("batch", "layer", "none")
@@ -142,3 +144,15 @@ def prior_sample(n: int, dim: int, like: torch.Tensor, generator: Optional[torch
     """``n`` draws of N(0, I_dim) on ``like``'s device and dtype: (n, dim)."""
     z = torch.randn(n, dim, generator=generator, dtype=like.dtype)
     return z.to(like.device)
+
+
+class PriorSampler(Decoder, Sampler):
+    """Unconditional sampling of a decoder model whose prior on its ``latent_dim``-dim code is N(0, I)."""
+
+    latent_dim: int
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Labels = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Decoded prior draws: (n, T, F); ``labels`` must be None (the model is unconditional)."""
+        check_labels(self, n, labels)
+        return self.decode(prior_sample(n, self.latent_dim, next(self.parameters()), generator))

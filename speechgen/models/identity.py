@@ -14,13 +14,13 @@ from typing import Dict, Tuple
 
 import torch
 
-from speechgen.models.base import GenerativeModel
+from speechgen.models.abilities import Autoencoder
+from speechgen.models.base import MODELS, GenerativeModel
 from speechgen.models.flows import gaussian_log_prob
-from speechgen.train.registry import MODELS
 
 
 @MODELS.register("identity")
-class Identity(GenerativeModel):
+class Identity(GenerativeModel, Autoencoder):
     """No model: feats (B, T, F) are their own code (B, T * F).
 
     Args:

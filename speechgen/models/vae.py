@@ -13,8 +13,9 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch import nn
 
-from speechgen.models.base import GenerativeModel
-from speechgen.train.registry import MODELS
+from speechgen.models.abilities import Autoencoder
+from speechgen.models.base import MODELS, GenerativeModel
+from speechgen.models.gan_parts import PriorSampler
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -86,7 +87,7 @@ class ConvDecoder(nn.Module):
 
 
 @MODELS.register("conv_vae")
-class ConvVAE(GenerativeModel):
+class ConvVAE(GenerativeModel, Autoencoder, PriorSampler):
     """Convolutional VAE with a Gaussian decoder on (B, T, F) spectrogram segments.
 
     Args:
@@ -134,10 +135,3 @@ class ConvVAE(GenerativeModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder mean: (B, D) -> (B, T, F)."""
         return self._decode_params(z)[0]
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means of ``n`` draws from the prior: (n, T, F)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode(z)

@@ -24,9 +24,11 @@ from torch import nn
 
 from speechgen.errors import ConfigError
 from speechgen.losses.adversarial import discriminator_bce, generator_bce
-from speechgen.models.gan_parts import MultiOptimizerModel, WindowDecoderNet, WindowEncoderNet, prior_sample
+from speechgen.models.abilities import Autoencoder
+from speechgen.models.base import MODELS
+from speechgen.models.gan_parts import (MultiOptimizerModel, PriorSampler, WindowDecoderNet, WindowEncoderNet,
+                                        prior_sample)
 from speechgen.models.vae import gaussian_kl_std_normal
-from speechgen.train.registry import MODELS
 
 
 class FeatureDiscriminator(nn.Module):
@@ -43,7 +45,7 @@ class FeatureDiscriminator(nn.Module):
 
 
 @MODELS.register("vae_gan")
-class VAEGAN(MultiOptimizerModel):
+class VAEGAN(MultiOptimizerModel, Autoencoder, PriorSampler):
     """VAE-GAN on (B, T, F) windows.
 
     Args:
@@ -151,14 +153,3 @@ class VAEGAN(MultiOptimizerModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, T, F)."""
         return self.decoder(z)
-
-    @torch.no_grad()
-    def reconstruct(self, feats: torch.Tensor) -> torch.Tensor:
-        """Decoded posterior means: (B, T, F) -> (B, T, F)."""
-        return self.decoder(self._posterior(feats)[0])
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoded prior draws: (n, T, F)."""
-        ref = next(self.parameters())
-        return self.decoder(prior_sample(n, self.latent_dim, ref, generator))

@@ -24,8 +24,10 @@ from torch import nn
 from speechgen.errors import ConfigError
 from speechgen.losses.adversarial import discriminator_bce, generator_bce
 from speechgen.losses.mmd import DEFAULT_SCALES, mmd_imq
-from speechgen.models.gan_parts import MultiOptimizerModel, WindowDecoderNet, WindowEncoderNet, prior_sample
-from speechgen.train.registry import MODELS
+from speechgen.models.abilities import Autoencoder
+from speechgen.models.base import MODELS
+from speechgen.models.gan_parts import (MultiOptimizerModel, PriorSampler, WindowDecoderNet, WindowEncoderNet,
+                                        prior_sample)
 
 REGULARIZERS = ("mmd", "gan")
 
@@ -42,7 +44,7 @@ def latent_discriminator(latent_dim: int, hidden: Sequence[int]) -> nn.Sequentia
 
 
 @MODELS.register("wae")
-class WAE(MultiOptimizerModel):
+class WAE(MultiOptimizerModel, Autoencoder, PriorSampler):
     """WAE-MMD or WAE-GAN on (B, T, F) windows.
 
     Args:
@@ -126,14 +128,3 @@ class WAE(MultiOptimizerModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, T, F)."""
         return self.decoder(z)
-
-    @torch.no_grad()
-    def reconstruct(self, feats: torch.Tensor) -> torch.Tensor:
-        """(B, T, F) -> (B, T, F)."""
-        return self.decoder(self._encode(feats))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoded prior draws: (n, T, F)."""
-        ref = next(self.parameters())
-        return self.decoder(prior_sample(n, self.latent_dim, ref, generator))

@@ -22,8 +22,9 @@ from torch import nn
 from speechgen.errors import ConfigError
 from speechgen.losses.adversarial import wasserstein_critic_loss, wasserstein_generator_loss
 from speechgen.losses.gradient_penalty import gradient_penalty
+from speechgen.models.abilities import Labels, Sampler, check_labels
+from speechgen.models.base import MODELS
 from speechgen.models.gan_parts import MultiOptimizerModel, WindowDecoderNet, WindowEncoderNet, prior_sample
-from speechgen.train.registry import MODELS
 
 
 class WindowCritic(nn.Module):
@@ -45,7 +46,7 @@ class WindowCritic(nn.Module):
 
 
 @MODELS.register("wgan_gp")
-class WGANGP(MultiOptimizerModel):
+class WGANGP(MultiOptimizerModel, Sampler):
     """Wasserstein GAN with gradient penalty on (B, T, F) windows, optionally phone-conditional.
 
     Args:
@@ -91,7 +92,8 @@ class WGANGP(MultiOptimizerModel):
         """z: (B, latent_dim) [+ labels (B,)] -> (B, T, F)."""
         if self.conditional:
             if labels is None:
-                raise ConfigError("a conditional WGAN-GP needs a label for every sample")
+                raise ConfigError("a conditional WGAN-GP needs a label for every sample: "
+                                  "labels={'phone': LongTensor (n,)}")
             z = torch.cat([z, self.label_embedding(labels)], dim=-1)
         return self.generator(z)
 
@@ -136,9 +138,14 @@ class WGANGP(MultiOptimizerModel):
         return loss, {"loss": loss.item(), "w_dist": -loss.item()}
 
     # ------------------------------------------------------------------ eval verbs
+    def label_classes(self) -> Dict[str, int]:
+        """{"phone": n_classes} for a conditional model, else {}."""
+        return {"phone": self.n_classes} if self.conditional else {}
+
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``n`` generated windows (n, T, F); a conditional model needs ``labels`` (n,)."""
+    def sample(self, n: int, labels: Labels = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``n`` generated windows (n, T, F); a conditional model needs ``labels={"phone": (n,)}``."""
         ref = next(self.parameters())
-        return self.generate(prior_sample(n, self.latent_dim, ref, generator), labels)
+        phones = check_labels(self, n, labels).get("phone")
+        return self.generate(prior_sample(n, self.latent_dim, ref, generator),
+                             None if phones is None else phones.to(ref.device))

@@ -2,7 +2,7 @@
 
 A config file has exactly these top-level keys (all but ``model`` optional)::
 
-    model: conv_vae          # a name in speechgen.train.registry.MODELS
+    model: conv_vae          # a name in speechgen.models.MODELS
     model_conf: {...}        # keyword arguments of the model class
     optim: adam              # adam | adamw | sgd | rmsprop
     optim_conf: {lr: 1.0e-3}
@@ -29,8 +29,9 @@ import yaml
 
 from speechgen.data.dataset import FEATS_LOADING
 from speechgen.errors import ConfigError
+from speechgen.models import MODELS
+from speechgen.models.registry import check_kwargs
 from speechgen.train.distributed import AMP_DTYPES
-from speechgen.train.registry import MODELS, check_kwargs
 from speechgen.train.values import check_mapping, check_values
 from speechgen.yaml_io import load_yaml
 
@@ -110,8 +111,6 @@ def apply_overrides(conf: Dict[str, Any], overrides: List[str]) -> Dict[str, Any
 
 def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentConfig:
     """Check a raw dict and turn it into an ExperimentConfig: every key, and every value's type and range."""
-    import speechgen.models.registered  # noqa: F401
-
     conf = check_mapping(conf, where)
     _check_keys(conf, ExperimentConfig, where)
     if not isinstance(conf.get("model"), str):
@@ -185,8 +184,6 @@ def load_config(path: str | Path, overrides: List[str] | None = None) -> Experim
     """Read a YAML config, apply overrides and check every key and value.
 
     An error that only the overrides cause names them, not the file."""
-    import speechgen.models.registered  # noqa: F401  (registers the model classes)
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
@@ -214,7 +211,6 @@ def save_config(exp: ExperimentConfig, path: str | Path) -> None:
 
 def build_model(exp: ExperimentConfig):
     """The config's model, its weights initialised from ``trainer.seed`` (this reseeds the global RNGs)."""
-    import speechgen.models.registered  # noqa: F401
     from speechgen.train.trainer import seed_everything
 
     seed_everything(exp.trainer.seed)

@@ -17,8 +17,6 @@ def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: st
 
     ``info`` holds the merged config dict, the data paths of ``data.yaml`` and the Cmvn.
     """
-    import speechgen.models.registered  # noqa: F401
-
     exp_dir = Path(exp_dir)
     for name in ("config.yaml", checkpoint, "data.yaml", "cmvn.npz"):
         if not (exp_dir / name).is_file():

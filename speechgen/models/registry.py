@@ -1,8 +1,13 @@
-"""Name -> class registries with a base-class check, so configs pick classes by name."""
+"""Name -> class registries with a base-class check, so configs pick classes by name.
+
+This module imports nothing of speechgen but its errors, so that any module (the models, the
+config code) can import it without an import cycle. The registry of the models, ``MODELS``, is
+made in :mod:`speechgen.models.base` beside the base class it checks.
+"""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Mapping, Type
+from typing import Any, Callable, Dict, Mapping, Optional, Type
 
 from speechgen.errors import ConfigError
 
@@ -28,6 +33,10 @@ class Registry:
 
     def names(self):
         return sorted(self._classes)
+
+    def name_of(self, cls: Type) -> Optional[str]:
+        """The name ``cls`` is registered under; None for a class that is not registered."""
+        return next((name for name, known in self._classes.items() if known is cls), None)
 
     def get(self, name: str) -> Type:
         if name not in self._classes:
@@ -61,7 +70,3 @@ def check_kwargs(fn: Callable, conf: Mapping[str, Any], where: str) -> None:
             f"{getattr(fn, '__name__', fn)} accepts: {', '.join(sorted(allowed))}"
         )
 
-
-from speechgen.models.base import GenerativeModel  # noqa: E402  (after Registry, which models import)
-
-MODELS = Registry("model", GenerativeModel)
