@@ -3,6 +3,8 @@ from setuptools import find_packages, setup
 
 STAGES = {
     "make-synth": "speechgen.bin.make_synth:main",
+    # every recipe's stage 0: any corpus kind -> Kaldi data dirs
+    "prepare-data": "speechgen.bin.prepare_data:main",
     "prepare-timit": "speechgen.bin.prepare_timit:main",
     "validate-data-dir": "speechgen.bin.validate_data_dir:main",
     "compute-feats": "speechgen.bin.compute_feats:main",
@@ -39,6 +41,8 @@ REQUIRES = [
     "tqdm>=4.60",
     "matplotlib>=3.7",
     "scikit-learn>=1.3",
+    # Praat TextGrids (the Montreal Forced Aligner's alignments) of --corpus wavdir/librispeech
+    "praatio>=6.0",
 ]
 
 EXTRAS = {

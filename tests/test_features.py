@@ -27,7 +27,7 @@ def make_data_dir(root, durations=(1.0, 0.6), sr=16000, seed=0):
             seg_lines.append(f"{seg} {utt} {s:.4f} {e:.4f}\n")
             phone_lines.append(f"{seg} aa\n")
     (root / "wav.scp").write_text("".join(wav_lines))
-    (root / "segments").write_text("".join(seg_lines))
+    (root / "phone_segments").write_text("".join(seg_lines))
     (root / "seg2phone").write_text("".join(phone_lines))
     return root
 
@@ -67,7 +67,7 @@ def test_jobs_and_merge_write_readable_ark_scp(tmp_path):
         assert compute_feats.main([str(data), str(out), "--nj", "2", "--job", str(job)]) == 0
     assert compute_feats.main([str(data), str(out), "--nj", "2", "--merge"]) == 0
     feats = dict(kaldiio.load_scp(str(out / "feats.scp")))
-    assert sorted(feats) == sorted(line.split()[0] for line in (data / "segments").read_text().splitlines())
+    assert sorted(feats) == sorted(line.split()[0] for line in (data / "phone_segments").read_text().splitlines())
     assert all(m.shape == (20, 200) for m in feats.values())
     assert (out / "seg2phone").read_text() == (data / "seg2phone").read_text()
     # same as a single-process run
@@ -88,7 +88,7 @@ def test_merge_refuses_missing_job(tmp_path, capsys):
 
 def test_segment_past_end_of_audio_is_an_error(tmp_path, capsys):
     data = make_data_dir(tmp_path / "data")
-    with open(data / "segments", "a") as f:
+    with open(data / "phone_segments", "a") as f:
         f.write("spk1_utt1_009 spk1_utt1 0.5000 0.7000\n")
     assert compute_feats.main([str(data), str(tmp_path / "dump")]) == 1
     err = capsys.readouterr().err

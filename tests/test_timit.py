@@ -360,7 +360,7 @@ def test_prepare_fdnf_end_to_end(corpora, tmp_path):
         tables = read_data_dir(data / name)
         assert set(tables["seg2spk"].values()) == set(speakers)
         assert set(tables["seg2phone"].values()) <= set(FDNF_PHONES)
-        for seg, (utt, start, end) in tables["segments"].items():
+        for seg, (utt, start, end) in tables["phone_segments"].items():
             assert seg.startswith(utt + "_")
             assert f"{end - start:.4f}" == "0.2000"
             assert end <= sf.info(tables["wav.scp"][utt]).duration

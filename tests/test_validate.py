@@ -38,7 +38,7 @@ def data_dir(tmp_path):
         "phones": ["fabc0_sa1 0.0000 0.1000 h# 0.1000 0.4000 aa 0.4000 1.0000 h#",
                    "fabc0_sx2 0.0000 0.5000 s 0.5000 1.0000 iy",
                    "mdef0_sa1 0.0000 1.0000 sh"],
-        "segments": ["fabc0_sa1_000 fabc0_sa1 0.1500 0.3500", "fabc0_sx2_000 fabc0_sx2 0.1500 0.3500",
+        "phone_segments": ["fabc0_sa1_000 fabc0_sa1 0.1500 0.3500", "fabc0_sx2_000 fabc0_sx2 0.1500 0.3500",
                      "fabc0_sx2_001 fabc0_sx2 0.6500 0.8500", "mdef0_sa1_000 mdef0_sa1 0.4000 0.6000"],
         "seg2phone": ["fabc0_sa1_000 aa", "fabc0_sx2_000 s", "fabc0_sx2_001 iy", "mdef0_sa1_000 sh"],
         "seg2spk": ["fabc0_sa1_000 fabc0", "fabc0_sx2_000 fabc0", "fabc0_sx2_001 fabc0", "mdef0_sa1_000 mdef0"],
@@ -58,7 +58,7 @@ def test_valid_dir_passes_with_counts(data_dir):
 
 
 def test_minimal_dir_without_optional_files_passes(data_dir):
-    for name in ("spk2gender", "phones", "segments", "seg2phone", "seg2spk"):
+    for name in ("spk2gender", "phones", "phone_segments", "seg2phone", "seg2spk"):
         (data_dir / name).unlink()
     assert validate_data_dir(data_dir)["segments"] == 0
 
@@ -136,13 +136,13 @@ def test_phone_with_end_before_start(data_dir):
 
 
 def test_segment_of_unknown_utterance(data_dir):
-    replace_line(data_dir / "segments", 4, "mdef0_sa1_000 mdef0_sx9 0.4000 0.6000")
+    replace_line(data_dir / "phone_segments", 4, "mdef0_sa1_000 mdef0_sx9 0.4000 0.6000")
     with pytest.raises(DataError, match=r"segments:4: segment 'mdef0_sa1_000' refers to utterance 'mdef0_sx9'"):
         validate_data_dir(data_dir)
 
 
 def test_segment_with_empty_span(data_dir):
-    replace_line(data_dir / "segments", 1, "fabc0_sa1_000 fabc0_sa1 0.3500 0.3500")
+    replace_line(data_dir / "phone_segments", 1, "fabc0_sa1_000 fabc0_sa1 0.3500 0.3500")
     with pytest.raises(DataError, match=r"segments:1: .*need 0 <= start < end"):
         validate_data_dir(data_dir)
 
@@ -161,12 +161,12 @@ def test_seg2spk_must_agree_with_utt2spk(data_dir):
 
 def test_segment_files_go_together(data_dir):
     (data_dir / "seg2spk").unlink()
-    with pytest.raises(DataError, match=r"seg2spk: missing while segments is present"):
+    with pytest.raises(DataError, match=r"seg2spk: missing while phone_segments is present"):
         validate_data_dir(data_dir)
 
 
 def test_audio_extent_only_checked_on_request(data_dir):
-    replace_line(data_dir / "segments", 3, "fabc0_sx2_001 fabc0_sx2 0.9000 1.1000")
+    replace_line(data_dir / "phone_segments", 3, "fabc0_sx2_001 fabc0_sx2 0.9000 1.1000")
     assert validate_data_dir(data_dir)["segments"] == 4
     with pytest.raises(DataError, match=r"segments:3: segment 'fabc0_sx2_001' ends at 1.1000 s past the end"):
         validate_data_dir(data_dir, check_audio=True)
@@ -201,3 +201,21 @@ def test_utils_script_runs_from_anywhere(data_dir, tmp_path):
     (data_dir / "spk2utt").unlink()
     bad = subprocess.run([sys.executable, str(script), str(data_dir)], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 1 and "spk2utt: missing" in bad.stderr
+
+
+def test_speaker_order_must_agree_with_utterance_order(tmp_path):
+    """Kaldi's rule: listing utterances speaker by speaker gives their sorted order (speaker ids prefix them)."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "wav.scp").write_text("a1 cat x |\nb1 cat y |\nc1 cat z |\n")
+    (data / "utt2spk").write_text("a1 s2\nb1 s1\nc1 s2\n")
+    (data / "spk2utt").write_text("s1 b1\ns2 a1 c1\n")
+    (data / "text").write_text("a1\nb1\nc1\n")
+    with pytest.raises(DataError, match=r"utt2spk:1: utterance 'a1' of speaker 's2' sorts apart .*s2-a1"):
+        validate_data_dir(data)
+
+
+def test_a_kaldi_segments_file_is_named(data_dir):
+    (data_dir / "segments").write_text("x y 0 1\n")
+    with pytest.raises(DataError, match=r"segments: a Kaldi segments file.*phone_segments.*re-run the data preparation"):
+        validate_data_dir(data_dir)

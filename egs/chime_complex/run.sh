@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Complex-spectrogram VAE recipe (Nugraha, Sekiguchi & Yoshii, "A deep generative model of speech
-# complex spectrograms", ICASSP 2019) on the clean speech of CHiME-4, or on the embedded synthetic
-# corpus when no --chime4 path is given.
+# complex spectrograms", ICASSP 2019) on the clean speech of CHiME-4, on any corpus (--corpus KIND
+# --corpus-path PATH), or on the embedded synthetic corpus by default.
 #
 # Stages:
-#   0  data: embedded eSpeak NG corpus split by speaker (unless --chime4), or CHiME-4's clean speech
-#      (--chime4-train/dev/test-sets) -> $data/{train,dev,test}
+#   0  data: the corpus (--corpus, --corpus-path; the embedded eSpeak NG corpus by default), split by --split:
+#      CHiME-4's clean speech by its sets (--chime4-train/dev/test-sets), any other corpus by speaker
+#      (1 dev and 2 test speakers of each gender) -> $data/{train,dev,test}
 #   1  features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
 #      -> $dump/{train,dev,test}; per-bin log-magnitude statistics from train -> $dump/train/cmvn.npz
 #   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: M (magnitude only) first, then the
@@ -23,14 +24,20 @@
 # from scratch one whose options or inputs changed (a model trained on other features trains afresh).
 # Another run.sh on the same --data/--dump/--exp dirs is refused while this one runs (a lock on each).
 #
-# Usage: ./run.sh [--chime4 /path/to/CHiME4] [--stage N] [--stop-stage M] [options]
-#   e.g. ./run.sh --stage 3          re-decode and re-score what is not up to date
+# Usage: ./run.sh [--corpus-path /path/to/corpus --corpus KIND] [--stage N] [--stop-stage M] [options]
+#   e.g. ./run.sh --corpus chime4 --corpus-path /data/CHiME4   (--chime4 /data/CHiME4 for short)
+#        ./run.sh --stage 3          re-decode and re-score what is not up to date
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in about two minutes
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
-chime4=""           # CHiME-4 root (holding data/audio/16kHz); empty: embedded synthetic corpus
-chime4_train_sets="tr05_simu"   # CHiME-4 sets of each split (see speechgen-prepare-chime4 --help)
+corpus=synth        # corpus kind: timit timit-nltk chime4 librispeech kaldi wavdir synth (synth: the embedded eSpeak NG corpus)
+corpus_path=""      # the corpus root (kaldi: the data dir); empty with --corpus synth: made under --corpus-dir
+chime4=""           # shorthand: --chime4 PATH is --corpus chime4 --corpus-path PATH (the root holding data/audio/16kHz)
+speaker_pattern=""  # wavdir: regex on a file's path under the root, group 'spk' its speaker (default: its top folder)
+phone_map=""        # alignments with labels beyond TIMIT-61/ARPAbet: a file of 'label timit61' lines
+split="corpus|speakers:1,2"  # the corpus's own split (CHiME-4: the sets below), else 1 dev + 2 test speakers per gender
+chime4_train_sets="tr05_simu"   # CHiME-4 sets of each split (see speechgen-prepare-data --help)
 chime4_dev_sets="dt05_simu"
 chime4_test_sets="et05_simu"
 chime4_channel=5    # channel of the simulated clean speech images
@@ -43,8 +50,6 @@ debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=12         # synthetic speakers of each gender
 n_male=12
 synth_sentences=12  # sentences per synthetic speaker
-dev_speakers=2      # held-out synthetic speakers for validation and for the test (half of each gender)
-test_speakers=4
 seed=0
 corpus_dir=corpus   # where the synthetic corpus is generated
 data=data           # Kaldi data dirs
@@ -70,34 +75,23 @@ check_int_option nj 1
 check_ngpu
 
 if [ "$debug" = true ]; then
-  n_female=3; n_male=3; synth_sentences=4; dev_speakers=2; test_speakers=2; max_test_utts=4; gla_iters=10
+  n_female=3; n_male=3; synth_sentences=4; split="corpus|speakers:1,1"; max_test_utts=4; gla_iters=10
   segment_frames=32
 fi
 for m in $models; do
   [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
 done
 
-if [ -n "$chime4" ]; then
-  [ -d "$chime4" ] || { echo "$0: --chime4 $chime4: no such directory (give the CHiME-4 root, which holds data/audio/16kHz)" >&2; exit 1; }
-  want="chime4=$(realpath -m "$chime4") train=$chime4_train_sets dev=$chime4_dev_sets test=$chime4_test_sets channel=$chime4_channel"
-else
-  corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
-  want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers"
-fi
+resolve_corpus chime4
+want=$(corpus_stamp)
+[ "$corpus" = chime4 ] && want+=" train=$chime4_train_sets dev=$chime4_dev_sets test=$chime4_test_sets channel=$chime4_channel"
 
 claim_dirs data dump exp  # writable, and this run's alone until it ends
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if ! data_prepared "$data" "$want"; then
-    if [ -n "$chime4" ]; then
-      log 0 "clean speech of CHiME-4 ($chime4) -> $data"
-      speechgen-prepare-chime4 "$data" --chime4 "$chime4" --train-sets "$chime4_train_sets" \
-        --dev-sets "$chime4_dev_sets" --test-sets "$chime4_test_sets" --channel "$chime4_channel"
-    else
-      make_synth_corpus "$corpus"
-      log 0 "speaker-disjoint data dirs of $corpus -> $data"
-      speechgen-prepare-chime4 "$data" --corpus "$corpus" --dev-speakers "$dev_speakers" --test-speakers "$test_speakers"
-    fi
+    prepare_data chime_complex --chime4-train-sets "$chime4_train_sets" --chime4-dev-sets "$chime4_dev_sets" \
+      --chime4-test-sets "$chime4_test_sets" --chime4-channel "$chime4_channel"
     echo "$want" > "$data/.done"
   fi
 fi
@@ -198,7 +192,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  src=${chime4:-"embedded synthetic corpus ($corpus)"}
+  src="$corpus corpus $corpus_path"
   speechgen-complex-results --exp-root "$exp" --models "$models" --title "chime_complex results" \
     --notes "Corpus: $src; STFT $n_fft/$hop_length (Hann); test: at most $max_test_utts held-out utterances; GLA: $gla_iters iterations, momentum $gla_momentum."
   speechgen-make-page --exp-root "$exp" --models "$models"

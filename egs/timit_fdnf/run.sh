@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Factorial discriminative normalising flow recipe (Sun et al., ICASSP 2021) on TIMIT, or on the
-# embedded synthetic corpus when no --timit path is given.
+# Factorial discriminative normalising flow recipe (Sun et al., ICASSP 2021) on TIMIT, on any corpus with
+# phone alignments (--corpus KIND --corpus-path PATH), or on the embedded synthetic corpus by default.
 #
 # Stages:
-#   0  data: embedded eSpeak NG corpus (unless --timit), Kaldi data dirs of 20F+20M speakers split
-#      8:1:1 by utterance, one 200 ms segment per phone -> $data/{train,dev,test,lang}; the number
-#      of phone and speaker classes of every model comes from $data/lang
+#   0  data: the corpus (--corpus, --corpus-path; the embedded eSpeak NG corpus by default) with a phone
+#      alignment of every utterance and each speaker's gender; Kaldi data dirs of 20F+20M speakers split
+#      by --split (utterances:8,1,1: each speaker's utterances 8:1:1, so every split has the same speakers),
+#      one 200 ms segment per phone -> $data/{train,dev,test,lang}; the number of phone and speaker
+#      classes of every model comes from $data/lang
 #   1  features: 20 x 200 log-magnitude spectrograms (25 ms / 10 ms, 400-point FFT, DC dropped)
 #      as Kaldi ark/scp, $nj parallel jobs -> $dump/{train,dev,test}; cmvn.npz from train only
 #   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/; on --ngpu GPUs.
@@ -28,14 +30,19 @@
 # from scratch one whose options or inputs changed (a model trained on other features trains afresh).
 # Another run.sh on the same --data/--dump/--exp dirs is refused while this one runs (a lock on each).
 #
-# Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
-#   e.g. ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
+# Usage: ./run.sh [--corpus-path /path/to/corpus --corpus KIND] [--stage N] [--stop-stage M] [options]
+#   e.g. ./run.sh --corpus timit --corpus-path /data/TIMIT   (--timit /data/TIMIT for short)
+#        ./run.sh --stage 2          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in a minute
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 #        ./run.sh --stage 3 --eval-set dev   the tables of the dev set, for tuning (RESULTS_dev.md)
 set -euo pipefail
 
-timit=""          # TIMIT root (LDC layout or the NLTK sample); empty: embedded synthetic corpus
+corpus=synth        # corpus kind: timit timit-nltk chime4 librispeech kaldi wavdir synth (synth: the embedded eSpeak NG corpus)
+corpus_path=""      # the corpus root (kaldi: the data dir); empty with --corpus synth: made under --corpus-dir
+timit=""            # shorthand: --timit PATH is --corpus timit --corpus-path PATH
+speaker_pattern=""  # wavdir: regex on a file's path under the root, group 'spk' its speaker (default: its top folder)
+phone_map=""        # alignments with labels beyond TIMIT-61/ARPAbet: a file of 'label timit61' lines
 stage=0
 stop_stage=100
 nj=2              # parallel jobs: feature jobs, trainings at a time (one torch thread each)
@@ -43,7 +50,7 @@ models="identity vae nf phone_dnf speaker_dnf fdnf"  # conf/<name>.yaml, $nj tra
 debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20       # speakers of each gender selected for the f-DNF setup
 n_male=20
-split=8,1,1       # train:dev:test ratio of each speaker's utterances
+split=utterances:8,1,1  # train:dev:test ratio of each speaker's utterances (see speechgen-prepare-data --help)
 synth_sentences=12  # sentences per speaker of the synthetic corpus
 seed=0
 ngpu=0            # training devices: 0 the CPU, 1 one CUDA GPU, N > 1 N GPUs (torchrun, one process each)
@@ -80,23 +87,14 @@ for m in $models; do
   [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
 done
 
-if [ -n "$timit" ]; then
-  corpus=$timit
-  [ -d "$corpus" ] || { echo "$0: --timit $timit: no such directory (give the TIMIT root)" >&2; exit 1; }
-else
-  corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
-fi
+resolve_corpus timit
 
 claim_dirs data dump exp  # writable, and this run's alone until it ends
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  want="corpus=$(realpath -m "$corpus") female=$n_female male=$n_male split=$split seed=$seed"
+  want="$(corpus_stamp) female=$n_female male=$n_male"
   if ! data_prepared "$data" "$want"; then
-    [ -n "$timit" ] || make_synth_corpus "$corpus"
-    log 0 "preparing Kaldi data dirs from $corpus -> $data"
-    speechgen-prepare-timit "$corpus" "$data" --n-female "$n_female" --n-male "$n_male" \
-      --split "$split" --seed "$seed"
-    for x in train dev test; do utils/validate_data_dir.py "$data/$x"; done
+    prepare_data timit_fdnf --n-female "$n_female" --n-male "$n_male"
     echo "$want" > "$data/.done"
   fi
 fi
@@ -217,7 +215,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  src=${timit:-"embedded synthetic corpus ($corpus)"}
+  src="$corpus corpus $corpus_path"
   speechgen-make-results --exp-root "$exp" --dump-dir "$dump" --title "timit_fdnf results ($eval_set set)" \
     --eval-set "$eval_set" --order "$models" \
     --notes "Corpus: $src; $n_female female + $n_male male speakers, split $split by utterance; 200 ms segments, 20x200 log-magnitude spectrograms. Evaluated on the $eval_set set."

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Deep generative models of log-mel windows with frame-aligned 48-phone labels: a convolutional VAE,
-# WAE (MMD and GAN variants), a phone-conditional WGAN-GP and a VAE-GAN, on TIMIT or, when no
-# --timit path is given, on the embedded synthetic corpus.
+# WAE (MMD and GAN variants), a phone-conditional WGAN-GP and a VAE-GAN, on TIMIT, on any corpus with phone
+# alignments (--corpus KIND --corpus-path PATH), or on the embedded synthetic corpus by default.
 #
 # Stages:
-#   0  data: embedded eSpeak NG corpus (unless --timit); Kaldi data dirs train/dev/test: the standard
-#      TIMIT split (462/50/24 speakers, SA excluded) when the corpus has a TEST subset, otherwise a
-#      speaker split with --dev-speakers/--test-speakers per gender -> $data/{train,dev,test,lang}
+#   0  data: the corpus (--corpus, --corpus-path; the embedded eSpeak NG corpus by default) with a phone
+#      alignment of every utterance; Kaldi data dirs train/dev/test split by --split: the corpus's own
+#      split (TIMIT: 462/50/24 speakers, SA excluded) when it has one, otherwise 2 dev and 2 test speakers
+#      of each gender -> $data/{train,dev,test,lang}
 #   1  features: 40 log-mel + deltas + delta-deltas (120 dims, 25 ms / 10 ms) and the phone id of every
 #      frame (49 ids of the seed's table) as Kaldi ark/scp, $nj jobs -> $dump/{train,dev,test}/{feats,ali}.scp;
 #      cmvn.npz from the training set only
@@ -24,13 +25,18 @@
 # from scratch one whose options or inputs changed (a model trained on other features trains afresh).
 # Another run.sh on the same --data/--dump/--exp dirs is refused while this one runs (a lock on each).
 #
-# Usage: ./run.sh [--timit /path/to/TIMIT] [--stage N] [--stop-stage M] [options]
-#   e.g. ./run.sh --stage 3          re-train (finished epochs are kept; training resumes)
+# Usage: ./run.sh [--corpus-path /path/to/corpus --corpus KIND] [--stage N] [--stop-stage M] [options]
+#   e.g. ./run.sh --corpus timit --corpus-path /data/TIMIT   (--timit /data/TIMIT for short)
+#        ./run.sh --stage 3          re-train (finished epochs are kept; training resumes)
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in 1-2 minutes (CI)
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
-timit=""            # TIMIT root (LDC layout); empty: embedded synthetic corpus
+corpus=synth        # corpus kind: timit timit-nltk chime4 librispeech kaldi wavdir synth (synth: the embedded eSpeak NG corpus)
+corpus_path=""      # the corpus root (kaldi: the data dir); empty with --corpus synth: made under --corpus-dir
+timit=""            # shorthand: --timit PATH is --corpus timit --corpus-path PATH
+speaker_pattern=""  # wavdir: regex on a file's path under the root, group 'spk' its speaker (default: its top folder)
+phone_map=""        # alignments with labels beyond TIMIT-61/ARPAbet: a file of 'label timit61' lines
 stage=0
 stop_stage=100
 nj=2                # parallel jobs of the feature stage
@@ -39,8 +45,7 @@ debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20         # speakers of each gender of the synthetic corpus
 n_male=20
 synth_sentences=12  # sentences per synthetic speaker
-dev_speakers=2      # speaker split (corpora without a TEST subset): dev speakers per gender
-test_speakers=2     #   and test speakers per gender
+split="corpus|speakers:2,2"  # the corpus's own split, else 2 dev + 2 test speakers per gender (speechgen-prepare-data --help)
 seed=0
 corpus_dir=corpus   # where the synthetic corpus is generated
 data=data           # Kaldi data dirs
@@ -66,31 +71,22 @@ export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
 
 if [ "$debug" = true ]; then
   n_female=${SPEECHGEN_DEBUG_FEMALE:-3}; n_male=${SPEECHGEN_DEBUG_MALE:-3}; synth_sentences=6
-  nj=1; dev_speakers=1; test_speakers=1; windows_per_epoch=2000; valid_windows=500; eval_windows=500; tsne_points=200
+  nj=1; split="corpus|speakers:1,1"; windows_per_epoch=2000; valid_windows=500; eval_windows=500; tsne_points=200
 fi
 for m in $models classifier_phone; do
   [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
 done
 
-if [ -n "$timit" ]; then
-  corpus=$timit
-  [ -d "$corpus" ] || { echo "$0: --timit $timit: no such directory (give the TIMIT root)" >&2; exit 1; }
-else
-  corpus=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
-fi
+resolve_corpus timit
 wpe_args=()
 [ -n "$windows_per_epoch" ] && wpe_args=(--windows-per-epoch "$windows_per_epoch")
 
 claim_dirs data dump exp  # writable, and this run's alone until it ends
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  want="corpus=$(realpath -m "$corpus") dev_speakers=$dev_speakers test_speakers=$test_speakers seed=$seed"
+  want=$(corpus_stamp)
   if ! data_prepared "$data" "$want"; then
-    [ -n "$timit" ] || make_synth_corpus "$corpus"
-    log 0 "preparing Kaldi data dirs from $corpus -> $data"
-    speechgen-prepare-logmel "$corpus" "$data" --n-dev-speakers "$dev_speakers" \
-      --n-test-speakers "$test_speakers" --seed "$seed"
-    for x in train dev test; do utils/validate_data_dir.py "$data/$x"; done
+    prepare_data timit_logmel
     echo "$want" > "$data/.done"
   fi
 fi
@@ -145,10 +141,10 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  src=${timit:-"the embedded synthetic corpus ($corpus)"}
-  split=$(cat "$data/split.txt" 2>/dev/null || echo "unknown split")
+  src="the $corpus corpus $corpus_path"
+  made=$(cat "$data/split.txt" 2>/dev/null || echo "unknown split")
   speechgen-make-logmel-results --exp-root "$exp" --dump-dir "$dump" --title "timit_logmel results" \
-    --order "$models" --notes "Corpus: $src; $split. Features: 40 log-mel + deltas + delta-deltas (25 ms / 10 ms), \
+    --order "$models" --notes "Corpus: $src; split: $made. Features: 40 log-mel + deltas + delta-deltas (25 ms / 10 ms), \
 normalised with training-set statistics; 9-frame windows labelled by the centre frame's phone (49 ids), \
 ${windows_per_epoch:-all} training windows per epoch. This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
   log 5 "results in $exp/RESULTS.md"

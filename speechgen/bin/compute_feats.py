@@ -18,6 +18,7 @@ import kaldiio
 import numpy as np
 
 from speechgen.bin import command
+from speechgen.corpora.writer import PHONE_SEGMENTS
 from speechgen.data.audio import load_wav
 from speechgen.data.dataset import check_finite, read_mapping
 from speechgen.data.validate import parse_time, read_table
@@ -25,13 +26,13 @@ from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_
 from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError
 
-LABEL_FILES = ("seg2phone", "seg2spk", "segments")
+LABEL_FILES = ("seg2phone", "seg2spk", PHONE_SEGMENTS)
 
 
 def read_segments(data_dir: Path) -> Dict[str, List[Tuple[str, float, float]]]:
-    """``segments`` grouped by utterance: {utt: [(seg, start_s, end_s), ...]}."""
+    """``phone_segments`` grouped by utterance: {utt: [(seg, start_s, end_s), ...]}."""
     by_utt: Dict[str, List[Tuple[str, float, float]]] = {}
-    path = data_dir / "segments"
+    path = data_dir / PHONE_SEGMENTS
     for row in read_table(path, 3, 3):
         utt, start, end = row.fields
         by_utt.setdefault(utt, []).append((row.key, parse_time(path, row.lineno, start),
@@ -50,12 +51,12 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecC
     with kaldiio.WriteHelper(f"ark,scp:{ark},{scp_tmp}") as writer:
         for utt in job_share(sorted(segments), nj, job):
             if utt not in wavs:
-                raise DataError(f"{data_dir / 'segments'}: utterance {utt} is not in wav.scp")
+                raise DataError(f"{data_dir / PHONE_SEGMENTS}: utterance {utt} is not in wav.scp")
             x = load_wav(wavs[utt], conf.sample_rate)
             segs = segments[utt]
             bounds = np.array([[s, e] for _, s, e in segs]) * conf.sample_rate
             if bounds.max() > len(x) + 1:
-                raise DataError(f"{data_dir / 'segments'}: a segment of {utt} ends at "
+                raise DataError(f"{data_dir / PHONE_SEGMENTS}: a segment of {utt} ends at "
                                 f"{bounds.max() / conf.sample_rate:.3f}s, past the audio's end "
                                 f"({len(x) / conf.sample_rate:.3f}s in {wavs[utt]}); re-run data preparation")
             try:
@@ -75,7 +76,7 @@ def merge_jobs(data_dir: Path, out_dir: Path, nj: int) -> int:
     lines = gather_job_lines(out_dir, "feats", nj, log="feats")
     expected = sum(len(v) for v in read_segments(data_dir).values())
     if len(lines) != expected:
-        raise DataError(f"{out_dir}: the jobs wrote {len(lines)} segments, {data_dir}/segments has {expected}")
+        raise DataError(f"{out_dir}: the jobs wrote {len(lines)} segments, {data_dir / PHONE_SEGMENTS} has {expected}")
     for name in LABEL_FILES:
         if (data_dir / name).is_file():
             shutil.copyfile(data_dir / name, out_dir / name)
@@ -87,8 +88,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="speechgen-compute-feats",
         description="Compute fixed-size log-magnitude spectrograms of the segments of a Kaldi data dir "
-                    "(needs wav.scp and segments) into OUT_DIR/feats.scp + ark.")
-    p.add_argument("data_dir", type=Path, help="Kaldi data dir with wav.scp, segments (seg2phone, seg2spk)")
+                    "(needs wav.scp and phone_segments) into OUT_DIR/feats.scp + ark.")
+    p.add_argument("data_dir", type=Path, help="Kaldi data dir with wav.scp, phone_segments (seg2phone, seg2spk)")
     p.add_argument("out_dir", type=Path, help="where feats.*.ark/scp are written")
     p.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
     p.add_argument("--job", type=int, default=None, help="run only this job (1..nj)")

@@ -2,28 +2,44 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 import soundfile as sf
 
 from speechgen.errors import DataError
 
 
-def load_wav(path: str | os.PathLike, sample_rate: int | None = 16000) -> np.ndarray:
-    """Read a mono wav (RIFF or NIST SPHERE) as float32 in [-1, 1].
+def is_kaldi_entry(spec: str | os.PathLike) -> bool:
+    """True for a Kaldi pipe (``cmd |``) or extended filename (``file.ark:123``), not a plain file."""
+    spec = str(spec).strip()
+    return spec.endswith("|") or (not Path(spec).exists() and re.fullmatch(r".+:\d+(\[[^]]*\])?", spec) is not None)
 
-    Args:
-        path: the audio file.
-        sample_rate: the rate the caller expects; ``None`` accepts any rate.
 
-    Returns:
-        x: (T,) float32 samples.
+def _read_kaldi_entry(spec: str) -> tuple[np.ndarray, int]:
+    """``(samples (T, C) float32, rate)`` of a pipe or extended filename, read through kaldiio as Kaldi does."""
+    try:
+        loaded = kaldiio.load_mat(spec)
+    except Exception as err:  # kaldiio raises whatever its reader or the command raised
+        raise DataError(f"{spec!r}: cannot read this wav.scp entry ({type(err).__name__}: {err}); run the command "
+                        "by hand to see why, or fix the entry") from None
+    if not isinstance(loaded, tuple):
+        raise DataError(f"{spec!r}: this entry holds a feature matrix, not audio; point wav.scp at a wav")
+    sr, x = loaded
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(2 ** (8 * x.dtype.itemsize - 1))
+    x = x.astype(np.float32)
+    return (x[:, None] if x.ndim == 1 else x), int(sr)
 
-    Raises:
-        DataError: naming the file when it is missing, unreadable, multi-channel or at another rate.
-    """
-    path = Path(path)
+
+def read_audio(spec: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """``(samples (T, C) float32 in [-1, 1], rate)`` of a file (wav, flac, SPHERE) or a Kaldi wav.scp entry."""
+    if is_kaldi_entry(spec):
+        return _read_kaldi_entry(str(spec).strip())
+    path = Path(spec)
     if not path.is_file():
         raise DataError(f"{path}: no such audio file (check wav.scp or the corpus path)")
     try:
@@ -33,6 +49,35 @@ def load_wav(path: str | os.PathLike, sample_rate: int | None = 16000) -> np.nda
             f"{path}: cannot read audio ({err}); the file is corrupt or not RIFF/NIST wav — "
             "re-copy it from the corpus or remove the utterance from the data dir"
         ) from None
+    return x, sr
+
+
+def audio_duration(spec: str | os.PathLike) -> float:
+    """Seconds of audio: from the header of a file, by reading a Kaldi pipe or extended filename."""
+    if is_kaldi_entry(spec):
+        x, sr = read_audio(spec)
+        return x.shape[0] / sr
+    try:
+        info = sf.info(str(spec))
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise DataError(f"{spec}: cannot read the audio header ({err}); re-copy the file") from None
+    return info.frames / info.samplerate
+
+
+def load_wav(path: str | os.PathLike, sample_rate: int | None = 16000) -> np.ndarray:
+    """Read mono audio (wav, flac, NIST SPHERE, or a Kaldi pipe / extended filename) as float32 in [-1, 1].
+
+    Args:
+        path: the audio file or wav.scp entry.
+        sample_rate: the rate the caller expects; ``None`` accepts any rate.
+
+    Returns:
+        x: (T,) float32 samples.
+
+    Raises:
+        DataError: naming the file when it is missing, unreadable, multi-channel or at another rate.
+    """
+    x, sr = read_audio(path)
     if sample_rate is not None and sr != sample_rate:
         raise DataError(
             f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resample it "

@@ -8,9 +8,14 @@ A data dir holds, one entry a line and sorted in C (byte) order by the first fie
     text        utt transcript words ...
     spk2gender  spk f|m                                  (optional)
     phones      utt start end phone start end phone ...   (optional; seconds)
-    segments    seg utt start end                         (optional; seconds)
-    seg2phone   seg phone                                 (with segments)
-    seg2spk     seg spk                                   (with segments)
+    phone_segments  seg utt start end                     (optional; f-DNF phone segments, seconds)
+    seg2phone   seg phone                                 (with phone_segments)
+    seg2spk     seg spk                                   (with phone_segments)
+
+Kaldi's rules (``utils/validate_data_dir.sh``) hold: spk2utt is utt2spk inverted, and listing the
+utterances speaker by speaker gives the same order as sorting them (speaker ids prefix utterance ids).
+A Kaldi ``segments`` file (utterances cut from recordings) is not used: a corpus reader turns such
+utterances into wav.scp pipes, so every table stays keyed by utterance.
 """
 from __future__ import annotations
 
@@ -18,12 +23,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile as sf
-
+from speechgen.data.audio import audio_duration, is_kaldi_entry
 from speechgen.errors import DataError
 
 REQUIRED_FILES = ("wav.scp", "utt2spk", "spk2utt", "text")
-SEGMENT_FILES = ("segments", "seg2phone", "seg2spk")
+SEGMENT_FILES = ("phone_segments", "seg2phone", "seg2spk")
 
 # Times are written with 4 decimals, so a rounded end may pass the true end by half a unit.
 TIME_TOLERANCE_S = 0.5e-4 + 1e-9
@@ -164,15 +168,21 @@ def _check_speakers(dirpath: Path, utt2spk: list[TableRow], spk2utt: list[TableR
     missing = sorted(set(expected) - {row.key for row in spk2utt})
     if missing:
         raise DataError(f"{path}: speaker {missing[0]!r} of utt2spk is missing; {fix}")
+    by_speaker = [utt for row in spk2utt for utt in row.fields]
+    for row, utt in zip(utt2spk, by_speaker):
+        if row.key != utt:
+            raise DataError(f"{dirpath / 'utt2spk'}:{row.lineno}: utterance {row.key!r} of speaker {row.fields[0]!r} "
+                            f"sorts apart from its speaker's other utterances (Kaldi needs the speaker id as a "
+                            f"prefix of the utterance id, e.g. {row.fields[0]}-{row.key}); re-run the data preparation")
 
 
 def _check_wav_scp(dirpath: Path, rows: list[TableRow]) -> dict[str, str]:
-    """Check each wav.scp entry names an existing file (Kaldi pipe commands are left unchecked)."""
+    """Check each wav.scp entry names an existing file (Kaldi pipes and extended filenames are left unchecked)."""
     path = dirpath / "wav.scp"
     wavs = {}
     for row in rows:
         target = row.rest
-        if not target.endswith("|") and not Path(target).is_file():
+        if not is_kaldi_entry(target) and not Path(target).is_file():
             raise DataError(
                 f"{path}:{row.lineno}: audio {target!r} of {row.key!r} does not exist; "
                 "fix the path (the corpus moved?) and re-run the data preparation"
@@ -182,9 +192,9 @@ def _check_wav_scp(dirpath: Path, rows: list[TableRow]) -> dict[str, str]:
 
 
 def _check_segments(dirpath: Path, utts: set[str], utt2spk: dict[str, str]) -> dict[str, tuple[int, str, float, float]]:
-    """Check segments, seg2phone and seg2spk together; returns ``{seg: (lineno, utt, start, end)}``."""
-    path = dirpath / "segments"
-    rows = _read_checked(dirpath, "segments", 3, 3)
+    """Check phone_segments, seg2phone and seg2spk together; returns ``{seg: (lineno, utt, start, end)}``."""
+    path = dirpath / "phone_segments"
+    rows = _read_checked(dirpath, "phone_segments", 3, 3)
     segments = {}
     for row in rows:
         utt = row.fields[0]
@@ -204,7 +214,7 @@ def _check_segments(dirpath: Path, utts: set[str], utt2spk: dict[str, str]) -> d
     for name in ("seg2phone", "seg2spk"):
         table = _read_checked(dirpath, name, 1, 1)
         _check_same_keys(path, seg_keys, dirpath / name, [r.key for r in table],
-                         "segments, seg2phone and seg2spk must list the same segments: re-run the data preparation")
+                         "phone_segments, seg2phone and seg2spk must list the same segments: re-run the data preparation")
         if name == "seg2spk":
             for row in table:
                 utt_spk = utt2spk[segments[row.key][1]]
@@ -216,19 +226,18 @@ def _check_segments(dirpath: Path, utts: set[str], utt2spk: dict[str, str]) -> d
     return segments
 
 
-def _audio_duration(wav: str, scp: Path) -> float:
-    """Duration in seconds of ``wav`` read from its header, or a DataError naming it."""
+def _duration(wav: str, scp: Path) -> float:
+    """Duration in seconds of ``wav`` from its header, or a DataError naming it and the wav.scp."""
     try:
-        info = sf.info(wav)
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise DataError(f"{wav} (from {scp}): cannot read the audio header ({err}); re-copy the file") from None
-    return info.frames / info.samplerate
+        return audio_duration(wav)
+    except DataError as err:
+        raise DataError(f"{wav} (from {scp}): {str(err).removeprefix(f'{wav}: ')}") from None
 
 
 def _check_audio_extent(dirpath: Path, wavs: dict[str, str], phone_ends: dict[str, tuple[int, float]],
                         segments: dict[str, tuple[int, str, float, float]]) -> None:
     """Check phone and segment ends lie within each utterance's audio."""
-    durations = {utt: _audio_duration(wav, dirpath / "wav.scp") for utt, wav in wavs.items() if not wav.endswith("|")}
+    durations = {utt: _duration(wav, dirpath / "wav.scp") for utt, wav in wavs.items() if not is_kaldi_entry(wav)}
     for utt, (lineno, end) in phone_ends.items():
         if utt in durations and end > durations[utt] + TIME_TOLERANCE_S:
             raise DataError(
@@ -238,7 +247,7 @@ def _check_audio_extent(dirpath: Path, wavs: dict[str, str], phone_ends: dict[st
     for seg, (lineno, utt, _start, end) in segments.items():
         if utt in durations and end > durations[utt] + TIME_TOLERANCE_S:
             raise DataError(
-                f"{dirpath / 'segments'}:{lineno}: segment {seg!r} ends at {end:.4f} s past the end of "
+                f"{dirpath / 'phone_segments'}:{lineno}: segment {seg!r} ends at {end:.4f} s past the end of "
                 f"{utt!r} ({durations[utt]:.4f} s); shift the segment inside the utterance or re-run the preparation"
             )
 
@@ -264,6 +273,9 @@ def validate_data_dir(dirpath: str | os.PathLike, check_audio: bool = False) -> 
             raise DataError(
                 f"{dirpath / name}: missing; a data dir needs {', '.join(REQUIRED_FILES)}: re-run the data preparation"
             )
+    if (dirpath / "segments").is_file():
+        raise DataError(f"{dirpath / 'segments'}: a Kaldi segments file, which speechgen data dirs do not use (phone "
+                        "segments are phone_segments, cut utterances are wav.scp pipes); re-run the data preparation")
     wav_rows = _read_checked(dirpath, "wav.scp", 1, None)
     utt2spk_rows = _read_checked(dirpath, "utt2spk", 1, 1)
     spk2utt_rows = _read_checked(dirpath, "spk2utt", 1, None)
