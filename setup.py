@@ -5,7 +5,6 @@ STAGES = {
     "make-synth": "speechgen.bin.make_synth:main",
     # every recipe's stage 0: any corpus kind -> Kaldi data dirs
     "prepare-data": "speechgen.bin.prepare_data:main",
-    "prepare-timit": "speechgen.bin.prepare_timit:main",
     "validate-data-dir": "speechgen.bin.validate_data_dir:main",
     "compute-feats": "speechgen.bin.compute_feats:main",
     "compute-cmvn": "speechgen.bin.compute_cmvn:main",
@@ -15,13 +14,11 @@ STAGES = {
     "manipulate": "speechgen.bin.manipulate:main",
     "make-results": "speechgen.bin.make_results:main",
     # egs/timit_logmel
-    "prepare-logmel": "speechgen.bin.prepare_logmel:main",
     "compute-logmel": "speechgen.bin.compute_logmel:main",
     "train-logmel": "speechgen.bin.train_logmel:main",
     "eval-logmel": "speechgen.bin.eval_logmel:main",
     "make-logmel-results": "speechgen.bin.make_logmel_results:main",
     # egs/chime_complex
-    "prepare-chime4": "speechgen.bin.prepare_chime4:main",
     "compute-stft": "speechgen.bin.compute_stft:main",
     "train-complex": "speechgen.bin.train_complex:main",
     "decode-complex": "speechgen.bin.decode_complex:main",

@@ -6,15 +6,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechgen.bin import compute_stft, prepare_chime4
+from speechgen.bin import compute_stft, prepare_data
 from speechgen.bin.decode_complex import pick_examples, select_utterances
-from speechgen.data.chime4 import (
-    CleanUtterance,
-    audio_root,
-    read_chime4,
-    split_by_speaker,
-    write_clean_data_dir,
-)
+from speechgen.corpora.chime4 import audio_root, read_chime4
+from speechgen.corpora.writer import write_data_dir
 from speechgen.data.complex_feats import (
     ComplexSpecDataset,
     log_magnitude_phase,
@@ -62,7 +57,7 @@ def test_root_may_be_any_level_of_the_tree(chime, sub):
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match=r"--chime4 .*nowhere: no such directory; give the CHiME-4 root"):
+    with pytest.raises(DataError, match=r"--corpus-path .*nowhere: no such directory; give the CHiME-4 root"):
         read_chime4(tmp_path / "nowhere", ["et05_simu"])
 
 
@@ -99,30 +94,20 @@ def test_wrong_rate_and_corrupt_wav_name_the_file(tmp_path):
 
 def test_prepare_stage_writes_valid_data_dirs(chime, tmp_path, capsys):
     data = tmp_path / "data"
-    assert prepare_chime4.main([str(data), "--chime4", str(chime), "--train-sets", "tr05_simu tr05_org",
-                                "--dev-sets", "dt05_simu", "--test-sets", "et05_simu"]) == 0
+    assert prepare_data.main([str(data), "--corpus", "chime4", "--corpus-path", str(chime), "--recipe",
+                              "chime_complex", "--chime4-train-sets", "tr05_simu tr05_org"]) == 0
     for name, n in (("train", 10), ("dev", 8), ("test", 8)):
         assert validate_data_dir(data / name)["utterances"] == n
     assert not (data / "train" / "spk2gender").exists()  # WSJ0 speakers: gender unknown
     assert read_mapping(data / "test" / "spk2gender") == {"F05": "f", "M05": "m"}
-    assert prepare_chime4.main([str(tmp_path / "d2"), "--chime4", str(tmp_path / "missing")]) == 1
+    assert prepare_data.main([str(tmp_path / "d2"), "--corpus", "chime4", "--corpus-path", str(tmp_path / "missing"),
+                              "--recipe", "chime_complex"]) == 1
     assert "no such directory" in capsys.readouterr().err
-
-
-def test_speaker_split_is_disjoint_and_balanced():
-    utts = [CleanUtterance(f"{g}{s}_{i}", f"{g}{s}", g, "train", f"/x/{g}{s}_{i}.wav")
-            for g in "fm" for s in range(5) for i in range(3)]
-    splits = split_by_speaker(utts, n_dev=2, n_test=4)
-    spk = {name: {u.spk for u in part} for name, part in splits.items()}
-    assert spk["test"] == {"f3", "f4", "m3", "m4"} and spk["dev"] == {"f2", "m2"}
-    assert not (spk["train"] & spk["test"]) and len(spk["train"]) == 4
-    with pytest.raises(DataError, match="lower --test-speakers"):
-        split_by_speaker(utts, n_dev=4, n_test=6)
 
 
 def test_complex_stft_round_trip_is_exact(chime, tmp_path):
     data = tmp_path / "data"
-    write_clean_data_dir(read_chime4(chime, ["et05_simu"]), data)
+    write_data_dir(read_chime4(chime, ["et05_simu"]), data)
     dump = tmp_path / "dump"
     for job in (1, 2):
         assert compute_stft.main([str(data), str(dump), "--nj", "2", "--job", str(job)]) == 0

@@ -14,7 +14,7 @@ from timit_fixtures import (  # noqa: E402
     SAMPLE_RATE, SPEAKERS, UTT_NAMES, utterance_content, write_ldc_corpus, write_nltk_corpus,
 )
 
-from speechgen.bin import prepare_timit  # noqa: E402
+from speechgen.bin import prepare_data  # noqa: E402
 from speechgen.data.phones import FDNF_PHONES  # noqa: E402
 from speechgen.data.timit import (  # noqa: E402
     Utterance,
@@ -373,26 +373,28 @@ def test_prepare_fdnf_end_to_end(corpora, tmp_path):
 
 def test_cli_runs_and_documents_itself(corpora, tmp_path, capsys):
     data = tmp_path / "data"
-    code = prepare_timit.main([str(corpora["nltk"]), str(data), "--n-female", "1", "--n-male", "1",
-                               "--split", "8,1,1", "--seg-dur", "0.2", "--seed", "3"])
+    code = prepare_data.main([str(data), "--corpus", "timit-nltk", "--corpus-path", str(corpora["nltk"]),
+                              "--recipe", "timit_fdnf", "--n-female", "1", "--n-male", "1",
+                              "--split", "utterances:8,1,1", "--seg-dur", "0.2", "--seed", "3"])
     assert code == 0
     assert "train: 16 utterances, 2 speakers" in capsys.readouterr().out
     assert validate_data_dir(data / "dev", check_audio=True)["utterances"] == 2
 
-    assert prepare_timit.main([str(tmp_path / "missing"), str(data)]) == 1
+    assert prepare_data.main([str(data), "--corpus", "timit", "--corpus-path", str(tmp_path / "missing"),
+                              "--recipe", "timit_fdnf"]) == 1
     assert "does not exist" in capsys.readouterr().err
 
-    help_text = subprocess.run([sys.executable, "-m", "speechgen.bin.prepare_timit", "--help"],
+    help_text = subprocess.run([sys.executable, "-m", "speechgen.bin.prepare_data", "--help"],
                                capture_output=True, text=True, check=True).stdout
-    for option in ("CORPUS_ROOT", "DATA_DIR", "--n-female", "--n-male", "--split", "--seg-dur", "--seed", "NLTK"):
+    for option in ("DATA_DIR", "--corpus", "--corpus-path", "--n-female", "--n-male", "--split", "--seg-dur",
+                   "--seed", "NLTK", "timit_fdnf"):
         assert option in help_text
 
 
 def test_cli_rejects_bad_split(corpora, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        prepare_timit.main([str(corpora["ldc"]), str(tmp_path / "d"), "--split", "8,1"])
-    assert exc.value.code == 2
-    assert "expected three numbers" in capsys.readouterr().err
+    assert prepare_data.main([str(tmp_path / "d"), "--corpus", "timit", "--corpus-path", str(corpora["ldc"]),
+                              "--recipe", "timit_fdnf", "--split", "8,1"]) == 1
+    assert "'8,1' is not one of corpus, speakers:D,T, utterances:A,B,C" in capsys.readouterr().err
 
 
 def test_a_subset_dir_is_pointed_at_its_root_in_one_line(corpora):

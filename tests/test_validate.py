@@ -69,9 +69,12 @@ def test_missing_dir(tmp_path):
 
 
 def test_missing_required_file(data_dir):
-    (data_dir / "text").unlink()
-    with pytest.raises(DataError, match=r"data/text: missing; a data dir needs wav.scp, utt2spk, spk2utt, text"):
+    (data_dir / "utt2spk").unlink()
+    with pytest.raises(DataError, match=r"data/utt2spk: missing; a data dir needs wav.scp, utt2spk, spk2utt:"):
         validate_data_dir(data_dir)
+    (data_dir / "utt2spk").write_text("fabc0_sa1 fabc0\nfabc0_sx2 fabc0\nmdef0_sa1 mdef0\n")
+    (data_dir / "text").unlink()
+    assert validate_data_dir(data_dir)["utterances"] == 3  # text is optional (no transcripts)
 
 
 def test_unsorted_file_names_line_and_fix(data_dir):

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="validate_data_dir.py",
         description=(
-            "Check that a Kaldi data dir (wav.scp, utt2spk, spk2utt, text; spk2gender, phones, segments, "
+            "Check that a Kaldi data dir (wav.scp, utt2spk, spk2utt; text, spk2gender, phones, phone_segments, "
             "seg2phone, seg2spk when present) is sorted in C order, has unique keys, agrees across files "
             "and points at existing audio."
         ),

@@ -52,7 +52,7 @@ def audio_root(root: str | os.PathLike) -> Path:
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"--chime4 {root}: no such directory; give the CHiME-4 root, the folder that holds "
+        raise DataError(f"--corpus-path {root}: no such directory; give the CHiME-4 root, the folder that holds "
                         "data/audio/16kHz")
     for candidate in (root / "data" / "audio" / "16kHz", root / "audio" / "16kHz", root / "16kHz", root):
         if (candidate / "isolated_ext").is_dir() or (candidate / "isolated").is_dir():

@@ -105,7 +105,7 @@ def write_data_dir(utts: Sequence[Utterance], dirpath: str | os.PathLike, segmen
         wav.scp     utt audio (absolute path, or the corpus's pipe / extended filename)
         utt2spk     utt spk
         spk2utt     spk utt1 utt2 ...
-        text        utt sentence (just utt when the corpus has no transcript)
+        text        utt sentence            (when the corpus has transcripts; lhotse cannot read empty ones)
         spk2gender  spk f|m                 (when every speaker's gender is known)
         phones      utt start end phone61 start end phone61 ...   (when aligned; seconds, 4 decimals)
 
@@ -122,8 +122,9 @@ def write_data_dir(utts: Sequence[Utterance], dirpath: str | os.PathLike, segmen
         "wav.scp": sorted_lines((u.utt_id, audio_entry(u.wav)) for u in utts),
         "utt2spk": sorted_lines((u.utt_id, u.spk) for u in utts),
         "spk2utt": sorted_lines((spk, " ".join(ids)) for spk, ids in spk2utt.items()),
-        "text": sorted_lines((u.utt_id, u.text) for u in utts),
     }
+    if any(u.text for u in utts):
+        files["text"] = sorted_lines((u.utt_id, u.text) for u in utts)
     if all(u.gender for u in utts):
         files["spk2gender"] = sorted_lines({(u.spk, u.gender) for u in utts})
     phones = _alignment_table(utts, Path(dirpath))

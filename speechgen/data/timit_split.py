@@ -6,21 +6,18 @@ SA sentences are excluded everywhere; ``train`` is every SI/SX utterance of the 
 (192 utterances); ``dev`` is 50 other speakers of the TEST subset (400 utterances). The remaining
 94 TEST speakers are not used.
 
-A corpus without a TEST subset (the embedded synthetic corpus, the NLTK sample) is split by
-speaker instead: per gender, a seeded shuffle gives ``n_dev`` speakers to dev, ``n_test`` to test
-and the rest to train, so every split holds both genders and no speaker is in two splits.
+The speaker split (``--split speakers:D,T`` of speechgen-prepare-data, for any corpus): per gender,
+a seeded shuffle gives ``n_dev`` speakers to dev, ``n_test`` to test and the rest to train, so every
+split holds both genders and no speaker is in two splits.
 """
 from __future__ import annotations
 
-import logging
-import os
 import random
 from typing import Sequence
 
-from speechgen.data.timit import SPLITS, Utterance, read_corpus
+from speechgen.data.timit import SPLITS, Utterance
 from speechgen.errors import ConfigError, DataError
 
-log = logging.getLogger(__name__)
 
 # The 24 speakers of the TIMIT core test set (3 per dialect region: 2 male, 1 female).
 CORE_TEST_SPEAKERS: tuple[str, ...] = (
@@ -92,20 +89,3 @@ def speaker_split(utts: Sequence[Utterance], n_dev: int = 2, n_test: int = 2,
     for utt in sorted(utts, key=lambda u: u.utt_id):
         splits[split_of[utt.spk]].append(utt)
     return splits
-
-
-def split_corpus(root: str | os.PathLike, n_dev: int = 2, n_test: int = 2,
-                 seed: int = 0) -> tuple[dict[str, list[Utterance]], str]:
-    """Read a TIMIT-layout corpus without SA sentences and split it.
-
-    Returns:
-        ``({"train": [...], "dev": [...], "test": [...]}, how)`` where ``how`` says which split was
-        used: the standard one when the corpus has a TEST subset, else the speaker split.
-    """
-    utts = read_corpus(root, exclude_sa=True)
-    if any(u.subset == "test" for u in utts):
-        return standard_split(utts), "standard TIMIT split (462 train speakers, 50 dev, 24 core test; no SA)"
-    log.info("%s has no TEST subset: splitting its speakers %d/%d per gender into dev/test", root, n_dev, n_test)
-    splits = speaker_split(utts, n_dev, n_test, seed)
-    counts = "/".join(str(len({u.spk for u in splits[n]})) for n in SPLITS)
-    return splits, f"speaker split {counts} (train/dev/test speakers, both genders in each, seed {seed}; no SA)"

@@ -5,7 +5,7 @@ A data dir holds, one entry a line and sorted in C (byte) order by the first fie
     wav.scp     utt /abs/path.wav
     utt2spk     utt spk
     spk2utt     spk utt1 utt2 ...
-    text        utt transcript words ...
+    text        utt transcript words ...                  (optional: a corpus without transcripts has none)
     spk2gender  spk f|m                                  (optional)
     phones      utt start end phone start end phone ...   (optional; seconds)
     phone_segments  seg utt start end                     (optional; f-DNF phone segments, seconds)
@@ -26,7 +26,7 @@ from pathlib import Path
 from speechgen.data.audio import audio_duration, is_kaldi_entry
 from speechgen.errors import DataError
 
-REQUIRED_FILES = ("wav.scp", "utt2spk", "spk2utt", "text")
+REQUIRED_FILES = ("wav.scp", "utt2spk", "spk2utt")
 SEGMENT_FILES = ("phone_segments", "seg2phone", "seg2spk")
 
 # Times are written with 4 decimals, so a rounded end may pass the true end by half a unit.
@@ -279,13 +279,14 @@ def validate_data_dir(dirpath: str | os.PathLike, check_audio: bool = False) -> 
     wav_rows = _read_checked(dirpath, "wav.scp", 1, None)
     utt2spk_rows = _read_checked(dirpath, "utt2spk", 1, 1)
     spk2utt_rows = _read_checked(dirpath, "spk2utt", 1, None)
-    text_rows = _read_checked(dirpath, "text", 0, None)
     if not wav_rows:
         raise DataError(f"{dirpath / 'wav.scp'}: empty; the data dir holds no utterances")
     utt_keys = [row.key for row in wav_rows]
     fix = "wav.scp, utt2spk, text (and phones) must list the same utterances: re-run the data preparation"
     _check_same_keys(dirpath / "wav.scp", utt_keys, dirpath / "utt2spk", [r.key for r in utt2spk_rows], fix)
-    _check_same_keys(dirpath / "wav.scp", utt_keys, dirpath / "text", [r.key for r in text_rows], fix)
+    if (dirpath / "text").is_file():
+        text_keys = [r.key for r in _read_checked(dirpath, "text", 0, None)]
+        _check_same_keys(dirpath / "wav.scp", utt_keys, dirpath / "text", text_keys, fix)
     _check_speakers(dirpath, utt2spk_rows, spk2utt_rows)
     wavs = _check_wav_scp(dirpath, wav_rows)
 
