@@ -47,6 +47,8 @@ EXTRAS = {
     "synth": ["espeakng-loader>=0.2"],
     # objective speech metrics
     "metrics": ["pesq>=0.0.4", "pystoi>=0.4"],
+    # --corpus lhotse (manifests of lhotse's many corpus recipes); installs next to the pinned torch
+    "lhotse": ["lhotse>=1.20"],
     "test": ["pytest>=7"],
     # benchmark peers only, never imported by the library
     "bench": ["librosa>=0.10"],

@@ -54,5 +54,6 @@ def test_files_at_the_root_need_a_speaker_rule(tmp_path):
     write_tone(tmp_path / "u.wav")
     with pytest.raises(DataError, match="folder names no speaker.*--speaker-pattern"):
         open_corpus("wavdir", tmp_path).utterances()
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no .wav or .flac files"):
-        open_corpus("wavdir", tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else None).utterances()
+        open_corpus("wavdir", tmp_path / "empty").utterances()

@@ -20,7 +20,7 @@ def test_split_grammar():
 def test_unknown_kind_is_a_config_error():
     with pytest.raises(ConfigError, match="--corpus 'tedlium': unknown corpus kind; choose from timit, timit-nltk"):
         open_corpus("tedlium", "/x")
-    assert set(KINDS) == {"timit", "timit-nltk", "chime4", "librispeech", "kaldi", "wavdir", "synth"}
+    assert set(KINDS) == {"timit", "timit-nltk", "chime4", "librispeech", "kaldi", "wavdir", "lhotse", "synth"}
 
 
 def test_timit_for_each_recipe(tmp_path, capsys):

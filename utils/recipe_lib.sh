@@ -41,7 +41,7 @@ make_synth_corpus() {
 # The corpus of stage 0: --corpus KIND --corpus-path PATH (the recipe's --timit PATH / --chime4 PATH are
 # shorthands for --corpus timit / chime4 with that path). --corpus synth without a path is the embedded
 # eSpeak NG corpus, made under --corpus-dir from n_female, n_male, synth_sentences and seed.
-corpus_kinds="timit timit-nltk chime4 librispeech kaldi wavdir synth"
+corpus_kinds="timit timit-nltk chime4 librispeech kaldi wavdir lhotse synth"
 
 # resolve_corpus SHORTHAND...: set corpus and corpus_path (and make_synth=true when the recipe makes the
 # embedded corpus); stops the recipe naming the option for an unknown kind or a missing path
@@ -66,6 +66,7 @@ resolve_corpus() {
     librispeech) hint="give the folder holding the SPEAKER folders" ;;
     kaldi) hint="give the Kaldi data dir" ;;
     wavdir) hint="give the folder of .wav/.flac files" ;;
+    lhotse) hint="give the folder of the recordings and supervisions manifests" ;;
     synth) hint="give a corpus made by speechgen-make-synth, or no --corpus-path to make one" ;;
   esac
   [ -n "$corpus_path" ] || { echo "$0: --corpus $corpus needs --corpus-path PATH ($hint)" >&2; exit 1; }

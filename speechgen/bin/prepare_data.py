@@ -28,7 +28,7 @@ SPLIT_HELP = ("train/dev/test split, the first that applies of alternatives join
               "own: TIMIT's standard split when its TEST subset is there, CHiME-4's sets), 'speakers:D,T' (D dev "
               "and T test speakers of each gender, the rest train: no speaker in two splits), 'utterances:A,B,C' "
               "(each speaker's utterances split A:B:C: every split has the same speakers)")
-ALIGNED_KINDS = "timit, timit-nltk, synth, or wavdir/librispeech/kaldi with alignments"
+ALIGNED_KINDS = "timit, timit-nltk, synth, or wavdir/librispeech/kaldi/lhotse with alignments"
 
 
 def parse_split(text: str) -> List[Tuple[str, Tuple[float, ...]]]:

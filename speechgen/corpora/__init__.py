@@ -11,13 +11,14 @@ from speechgen.corpora.base import Corpus, Utterance  # noqa: F401
 from speechgen.corpora.chime4 import Chime4Corpus
 from speechgen.corpora.kaldi import KaldiCorpus
 from speechgen.corpora.librispeech import LibriSpeechCorpus
+from speechgen.corpora.lhotse_manifests import LhotseCorpus
 from speechgen.corpora.synth import SynthCorpus
 from speechgen.corpora.timit import TimitCorpus, TimitNltkCorpus
 from speechgen.corpora.wavdir import WavDirCorpus
 from speechgen.errors import ConfigError
 
 KINDS: Dict[str, Type[Corpus]] = {cls.kind: cls for cls in (
-    TimitCorpus, TimitNltkCorpus, Chime4Corpus, LibriSpeechCorpus, KaldiCorpus, WavDirCorpus, SynthCorpus)}
+    TimitCorpus, TimitNltkCorpus, Chime4Corpus, LibriSpeechCorpus, KaldiCorpus, WavDirCorpus, LhotseCorpus, SynthCorpus)}
 
 
 def open_corpus(kind: str, path: str | os.PathLike, **options) -> Corpus:

@@ -5,22 +5,17 @@ does), ``utt2spk``; optional ``segments`` (``utt recording start end``, end -1 m
 end: each utterance is cut from its recording by a wav.scp pipe), ``spk2gender``, ``text`` and
 ``phones`` (``utt start end phone ...``, seconds within the utterance, labels mapped by ``phone_map``).
 
-``python -m speechgen.corpora.kaldi START END ENTRY`` writes the audio of ENTRY from START to END
-seconds (END -1: to its end) to stdout as a 16-bit wav: the pipe a cut utterance gets in wav.scp.
+A cut utterance's wav.scp entry is ``python -m speechgen.corpora.cut_audio START END ENTRY |``.
 """
 from __future__ import annotations
 
-import io
 import shlex
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import soundfile as sf
-
 from speechgen.corpora.alignments import PhoneMap, map_phones
 from speechgen.corpora.base import Corpus, Utterance, gender_letter, speaker_prefixed
-from speechgen.data.audio import read_audio
 from speechgen.data.validate import parse_phone_line, parse_time, read_table
 from speechgen.errors import DataError
 
@@ -29,7 +24,7 @@ LAYOUT = "a Kaldi data dir: wav.scp and utt2spk; segments, spk2gender, text, pho
 
 def cut_entry(entry: str, start: float, end: float) -> str:
     """A wav.scp pipe giving ``entry`` from ``start`` to ``end`` seconds (-1: its end)."""
-    return f"{shlex.quote(sys.executable)} -m speechgen.corpora.kaldi {start:.4f} {end:.4f} {shlex.quote(entry)} |"
+    return f"{shlex.quote(sys.executable)} -m speechgen.corpora.cut_audio {start:.4f} {end:.4f} {shlex.quote(entry)} |"
 
 
 def read_segments(path: Path) -> Dict[str, Tuple[str, float, float]]:
@@ -90,29 +85,3 @@ class KaldiCorpus(Corpus):
             utts.append(Utterance(speaker_prefixed(utt, spk), spk, gender, "train", self._audio(utt, wavs, segments),
                                   phones=phones.get(utt), text=texts.get(utt, "")))
         return sorted(utts, key=lambda u: u.utt_id)
-
-
-def write_cut(start: float, end: float, entry: str, out=None) -> None:
-    """Write ``entry``'s audio from ``start`` to ``end`` seconds (-1: its end) to ``out`` as a 16-bit wav."""
-    x, sr = read_audio(entry)
-    stop = x.shape[0] if end < 0 else min(x.shape[0], round(end * sr))
-    buf = io.BytesIO()
-    sf.write(buf, x[round(start * sr):stop], sr, subtype="PCM_16", format="WAV")
-    (out or sys.stdout.buffer).write(buf.getvalue())
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """``START END ENTRY`` -> the cut audio on stdout; a one-line error and status 1 for a bad entry."""
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        if len(argv) != 3:
-            raise DataError("usage: python -m speechgen.corpora.kaldi START END WAV_SCP_ENTRY")
-        write_cut(float(argv[0]), float(argv[1]), argv[2])
-    except (DataError, ValueError) as err:
-        print(f"speechgen.corpora.kaldi: error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -86,14 +86,14 @@ def segment_tables(segments: Sequence) -> dict[str, list[str]]:
 
 
 def _alignment_table(utts: Sequence[Utterance], dirpath: Path) -> list[str] | None:
-    """The ``phones`` lines when every utterance is aligned, None when none is; a DataError when some are."""
+    """The ``phones`` lines when every utterance is aligned; None (with a warning when some are) otherwise."""
     aligned = [u for u in utts if u.phones]
-    if not aligned:
-        return None
-    if len(aligned) != len(utts):
+    if aligned and len(aligned) != len(utts):
         missing = next(u for u in utts if not u.phones)
-        raise DataError(f"{dirpath}: utterance {missing.utt_id!r} ({missing.wav}) has no phone alignment while "
-                        f"{len(aligned)} others have one; align every utterance or none")
+        log.warning("%s: %d of %d utterances are aligned (not %s, for one); no phones file written",
+                    dirpath, len(aligned), len(utts), missing.utt_id)
+    if not aligned or len(aligned) != len(utts):
+        return None
     return sorted_lines((u.utt_id, _phone_line(u)) for u in utts)
 
 
@@ -107,7 +107,7 @@ def write_data_dir(utts: Sequence[Utterance], dirpath: str | os.PathLike, segmen
         spk2utt     spk utt1 utt2 ...
         text        utt sentence            (when the corpus has transcripts; lhotse cannot read empty ones)
         spk2gender  spk f|m                 (when every speaker's gender is known)
-        phones      utt start end phone61 start end phone61 ...   (when aligned; seconds, 4 decimals)
+        phones      utt start end phone61 start end phone61 ...   (when all are aligned; seconds, 4 decimals)
 
     and, when ``segments`` (f-DNF phone segments) are given, ``phone_segments`` (``seg utt start end``),
     ``seg2phone`` (``seg phone39``) and ``seg2spk`` (``seg spk``).
