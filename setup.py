@@ -15,12 +15,10 @@ STAGES = {
     "make-results": "speechgen.bin.make_results:main",
     # egs/timit_logmel
     "compute-logmel": "speechgen.bin.compute_logmel:main",
-    "train-logmel": "speechgen.bin.train_logmel:main",
     "eval-logmel": "speechgen.bin.eval_logmel:main",
     "make-logmel-results": "speechgen.bin.make_logmel_results:main",
     # egs/chime_complex
     "compute-stft": "speechgen.bin.compute_stft:main",
-    "train-complex": "speechgen.bin.train_complex:main",
     "decode-complex": "speechgen.bin.decode_complex:main",
     "score": "speechgen.bin.score_decodes:main",
     "complex-results": "speechgen.bin.complex_results:main",

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from speechgen.bin import eval_logmel, make_logmel_results, train_logmel
+from speechgen.bin import eval_logmel, make_logmel_results, train
 from speechgen.data.dataset import Cmvn
 from speechgen.data.frames import FrameWindowDataset
 from speechgen.eval.animation import EpochFigureHook
@@ -102,16 +102,18 @@ def test_train_and_eval_stages(tmp_path, capsys):
     for name, seed in (("train", 0), ("dev", 1), ("test", 2)):
         write_window_dir(dump / name, lengths=(40, 30, 35), seed=seed)
     conf = tmp_path / "wgan.yaml"
-    conf.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "trainer": {"max_epochs": 1, "batch_size": 16}}))
+    conf.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "trainer": {"max_epochs": 1, "batch_size": 16},
+                                    "data": "frame_windows"}))
     clf_conf = tmp_path / "clf.yaml"
     clf_conf.write_text(yaml.safe_dump({"model": "mlp_classifier", "model_conf": {
         "label": "phone", "n_classes": 49, "n_frames": 5, "n_bins": 120, "hidden": [16]},
-        "trainer": {"max_epochs": 2, "batch_size": 16, "best_metric": "err"}}))
+        "trainer": {"max_epochs": 2, "batch_size": 16, "best_metric": "err"}, "data": "frame_windows"}))
     common = ["--train-dir", str(dump / "train"), "--valid-dir", str(dump / "dev")]
     exp, clf = tmp_path / "exp" / "train_wgan_gp", tmp_path / "exp" / "classifier_phone"
-    assert train_logmel.main(["--config", str(clf_conf), *common, "--exp-dir", str(clf), "--figure-windows", "0"]) == 0
-    assert train_logmel.main(["--config", str(conf), *common, "--exp-dir", str(exp), "--figure-dir",
-                              str(dump / "test"), "--figure-windows", "6", "--windows-per-epoch", "50"]) == 0
+    assert train.main(["--config", str(clf_conf), *common, "--exp-dir", str(clf),
+                       "--override", "data_conf.figure_windows=0"]) == 0
+    assert train.main(["--config", str(conf), *common, "--exp-dir", str(exp), "--figure-dir", str(dump / "test"),
+                       "--override", "data_conf.figure_windows=6", "data_conf.windows_per_epoch=50"]) == 0
     assert (exp / "figures" / "epoch1.png").is_file() and (exp / "figures" / "epochs.gif").is_file()
     assert yaml.safe_load((exp / "data.yaml").read_text())["window"] == 5
     for d in (clf, exp):
@@ -129,7 +131,7 @@ def test_train_and_eval_stages(tmp_path, capsys):
     assert "accuracy on all real test windows" in results
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "model_conf": {**GAN_CONFIGS["wgan_gp"]["model_conf"],
-                                                                           "n_bins": 40}}))
-    assert train_logmel.main(["--config", str(bad), *common, "--exp-dir", str(tmp_path / "bad")]) == 1
+    bad.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "data": "frame_windows",
+                                   "model_conf": {**GAN_CONFIGS["wgan_gp"]["model_conf"], "n_bins": 40}}))
+    assert train.main(["--config", str(bad), *common, "--exp-dir", str(tmp_path / "bad")]) == 1
     assert "are 5x120 (frames x bins) but the model expects 5x40" in capsys.readouterr().err

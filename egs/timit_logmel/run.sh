@@ -78,8 +78,8 @@ for m in $models classifier_phone; do
 done
 
 resolve_corpus timit
-wpe_args=()
-[ -n "$windows_per_epoch" ] && wpe_args=(--windows-per-epoch "$windows_per_epoch")
+# the frame-window options of every training (data_conf of the configs' data: frame_windows)
+data_args=(--override "data_conf.windows_per_epoch=${windows_per_epoch:-null}" "data_conf.valid_windows=$valid_windows")
 
 claim_dirs data dump exp  # writable, and this run's alone until it ends
 
@@ -118,9 +118,9 @@ evaluate() {
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
   fresh_training "$clf" "" "${train_inputs[@]}"
-  run_training speechgen-train-logmel --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
-    --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${wpe_args[@]}" --valid-windows "$valid_windows" \
-    --figure-windows 0 --resume
+  run_training speechgen-train --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
+    --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${data_args[@]}" data_conf.figure_windows=0 \
+    --resume
   evaluate 2 "$clf"
 fi
 
@@ -128,9 +128,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
     fresh_training "$exp/train_$m" "" "${train_inputs[@]}"
-    run_training speechgen-train-logmel --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
-      --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${wpe_args[@]}" \
-      --valid-windows "$valid_windows" --resume
+    run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
+      --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${data_args[@]}" --resume
   done
 fi
 

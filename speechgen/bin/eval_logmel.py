@@ -182,8 +182,8 @@ def model_figures(model, args: argparse.Namespace, test: FrameWindowDataset, x: 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-eval-logmel",
                                 description="Classifier-based scores, reconstructions, samples and t-SNE of a model "
-                                            "trained with speechgen-train-logmel -> EXP_DIR/eval/scores.json, "
-                                            "EXP_DIR/figures/.")
+                                            "trained with speechgen-train (data: frame_windows) -> "
+                                            "EXP_DIR/eval/scores.json, EXP_DIR/figures/.")
     p.add_argument("--exp-dir", type=Path, required=True)
     p.add_argument("--test-dir", type=Path, required=True, help="test feature dir (feats.scp, ali.scp)")
     p.add_argument("--classifier", type=Path, required=True, help="exp dir of the phone classifier (mlp_classifier)")

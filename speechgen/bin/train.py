@@ -1,4 +1,11 @@
-"""Stage: train a registered model on segment features; resumable with --resume."""
+"""Stage: train a registered model on a feature dir; resumable with --resume.
+
+The one training command of every recipe. What it reads is the config's ``data`` kind
+(:mod:`speechgen.train.data_kinds`): fixed segments (timit_fdnf), windows of log-mel frames with
+per-epoch figures (timit_logmel) or crops of complex STFTs (chime_complex). A model's own set-up
+(feature statistics, weights taken from another experiment with --init-from) is its
+``setup_training`` hook.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,24 +16,33 @@ from pathlib import Path
 import yaml
 
 from speechgen.bin import command
-from speechgen.data.dataset import Cmvn, SegmentDataset, lang_class_counts
-from speechgen.errors import ConfigError
-from speechgen.train.config import build_model, load_config, set_class_counts
+from speechgen.data.dataset import Cmvn, lang_class_counts
+from speechgen.train.config import build_data_kind, build_model, load_config, set_class_counts
 from speechgen.train.distributed import is_main_process
+from speechgen.train.files import load_checkpoint
 from speechgen.train.trainer import Trainer
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="speechgen-train",
-        description="Train the model a YAML config names on a feature dir; writes config.yaml, "
-                    "checkpoints, train.log and loss.csv/png into EXP_DIR.")
-    p.add_argument("--config", type=Path, required=True, help="YAML config (model, model_conf, optim, trainer)")
-    p.add_argument("--train-dir", type=Path, required=True, help="feature dir with feats.scp (+ seg2phone, seg2spk)")
+        description="Train the model a YAML config names on a feature dir, read as the config's data kind "
+                    "(data: segments | frame_windows | complex_crops, options in data_conf); writes "
+                    "config.yaml, data.yaml, checkpoints, train.log, loss.csv/png (and per-epoch figures for "
+                    "frame windows) into EXP_DIR.")
+    p.add_argument("--config", type=Path, required=True, help="YAML config (model, model_conf, optim, trainer, data)")
+    p.add_argument("--train-dir", type=Path, required=True,
+                   help="feature dir with feats.scp (+ seg2phone/seg2spk, ali.scp or stft.yaml by data kind)")
     p.add_argument("--valid-dir", type=Path, default=None, help="validation feature dir")
     p.add_argument("--cmvn", type=Path, default=None, help="cmvn.npz from the training set (default TRAIN_DIR/cmvn.npz)")
-    p.add_argument("--lang-dir", type=Path, default=None, help="dir with phones.txt / speakers.txt label tables")
+    p.add_argument("--lang-dir", type=Path, default=None,
+                   help="dir with phones.txt / speakers.txt: the labels, and the model's numbers of classes")
     p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--figure-dir", type=Path, default=None,
+                   help="frame windows: feature dir whose first utterances give the per-epoch figures")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="experiment dir whose weights start a fresh run, as far as the model takes them "
+                        "(complex_vae: encoder and magnitude decoder of a model M)")
     p.add_argument("--resume", action="store_true", help="continue from EXP_DIR/checkpoint.pt when it exists")
     add_override_argument(p)
     return p
@@ -36,7 +52,8 @@ def add_override_argument(p: argparse.ArgumentParser) -> None:
     """``--override KEY=VALUE ...``; given several times, the lists add up (the recipes add the device)."""
     p.add_argument("--override", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. trainer.max_epochs=5 model_conf.latent_dim=64 trainer.device=cuda "
-                        "trainer.amp=bf16 trainer.num_workers=2 trainer.feats_loading=lazy. Several processes: "
+                        "trainer.amp=bf16 trainer.num_workers=2 trainer.feats_loading=lazy "
+                        "data_conf.windows_per_epoch=20000. Several processes: "
                         "run this script under torchrun --nproc_per_node N (trainer.batch_size is the global batch)")
 
 
@@ -54,11 +71,11 @@ def write_data_info(exp_dir: Path, args: argparse.Namespace, cmvn_path: Path, **
     (exp_dir / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
 
 
-def check_shapes(model, shape, where: Path) -> None:
-    expected = tuple(getattr(model, name, None) for name in ("n_frames", "n_bins"))
-    if None not in expected and tuple(shape) != expected:
-        raise ConfigError(f"the features in {where} are {shape[0]}x{shape[1]} (frames x bins) but the model "
-                          f"expects {expected[0]}x{expected[1]}; set model_conf.n_frames / n_bins")
+def init_state(args: argparse.Namespace, fresh: bool):
+    """The weights of ``--init-from`` for a fresh run (a resumed one keeps its own), else None."""
+    if args.init_from is None or not fresh:
+        return None
+    return load_checkpoint(args.init_from / "best.pt")
 
 
 @command("speechgen-train")
@@ -69,14 +86,17 @@ def main(argv=None) -> int:
         set_class_counts(exp, lang_class_counts(args.lang_dir), str(args.lang_dir))
     cmvn_path = args.cmvn or args.train_dir / "cmvn.npz"
     cmvn = Cmvn.load(cmvn_path)
-    load = exp.trainer.feats_loading
-    train_set = SegmentDataset(args.train_dir, cmvn, args.lang_dir, load=load)
-    valid_set = SegmentDataset(args.valid_dir, cmvn, args.lang_dir, load=load) if args.valid_dir else None
+    kind = build_data_kind(exp)
     model = build_model(exp)
-    check_shapes(model, train_set.shape, args.train_dir)
-    write_data_info(args.exp_dir, args, cmvn_path)
-    trainer = Trainer(exp, model, train_set, valid_set, args.exp_dir)
-    trainer.fit(resume=args.resume)
+    train_set, valid_set = kind.datasets(args.train_dir, args.valid_dir, cmvn, args.lang_dir, model,
+                                         exp.trainer.feats_loading, exp.trainer.seed)
+    kind.check(model, train_set, args.train_dir)
+    fresh = not (args.exp_dir / "checkpoint.pt").exists()
+    model.setup_training(cmvn, fresh, init_state(args, fresh), str(args.init_from))
+    write_data_info(args.exp_dir, args, cmvn_path, **kind.data_info(model, args.train_dir),
+                    init_from=str(args.init_from.resolve()) if args.init_from else None)
+    hooks = kind.epoch_hooks(model, cmvn, args.figure_dir, args.lang_dir, args.train_dir, exp.trainer.seed)
+    Trainer(exp, model, train_set, valid_set, args.exp_dir, epoch_hooks=hooks).fit(resume=args.resume)
     return 0
 
 

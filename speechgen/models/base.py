@@ -5,11 +5,12 @@ declares by inheriting the interfaces of :mod:`speechgen.models.abilities`.
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
+from speechgen.errors import ConfigError
 from speechgen.models.registry import Registry
 
 
@@ -23,6 +24,16 @@ class GenerativeModel(nn.Module):
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Dict[str, float]]:
         raise NotImplementedError
+
+    def setup_training(self, cmvn: Any, fresh: bool, init_state: Optional[Dict[str, torch.Tensor]] = None,
+                       source: str = "") -> None:
+        """Called by ``speechgen-train`` before training: ``cmvn`` the training set's normalisation,
+        ``fresh`` true when no epoch was trained yet, ``init_state`` the weights of another experiment
+        (``--init-from source``, fresh runs only). A model that starts from another's weights or keeps
+        feature statistics overrides it; this one takes no weights."""
+        if init_state is not None:
+            raise ConfigError(f"--init-from {source}: model {type(self).__name__} cannot start from another "
+                              "experiment's weights; leave --init-from out")
 
 
 MODELS = Registry("model", GenerativeModel)

@@ -41,6 +41,7 @@ Shapes: features ``feats: (B, T, F)`` normalised log-magnitudes, ``phase: (B, T,
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -59,6 +60,8 @@ from speechgen.losses.von_mises import (
 from speechgen.models.base import MODELS, GenerativeModel
 from speechgen.models.vae import gaussian_nll
 from speechgen.signal.phase import principal_value
+
+log = logging.getLogger("speechgen.models")
 
 PHASE_TERMS = ("phase", "gd", "if")
 #: the seven joint models of the paper: J1..J7 = every non-empty subset of the three terms, in order
@@ -236,6 +239,25 @@ class ComplexSpectrogramVAE(GenerativeModel):
     def _n_head_channels(self) -> int:
         n_loc = 2 * (len(self.phase_terms) if self.phase_param == "local" else 1)
         return n_loc + (len(self.phase_terms) if self.concentration == "predicted" else 0)
+
+    def setup_training(self, cmvn, fresh: bool, init_state: Optional[Dict[str, Tensor]] = None,
+                       source: str = "") -> None:
+        """The feature statistics from ``cmvn``; on a fresh run with ``init_state`` (a trained model M),
+        its encoder and magnitude decoder. ``freeze_magnitude`` without them is an error: the frozen
+        networks would stay random."""
+        if init_state is not None:
+            own = self.state_dict()
+            taken = {k: v for k, v in init_state.items() if k.startswith(("encoder.", "magnitude_decoder."))}
+            bad = [k for k, v in taken.items() if k not in own or own[k].shape != v.shape]
+            if not taken or bad:
+                raise ConfigError(f"--init-from {source}: its encoder/magnitude decoder do not fit this model "
+                                  f"({bad[0] if bad else 'no such weights'}); give both models the same sizes")
+            self.load_state_dict(taken, strict=False)
+            log.info("initialised %d tensors of the encoder and magnitude decoder from %s", len(taken), source)
+        elif self.freeze_magnitude and fresh:
+            raise ConfigError("model_conf.freeze_magnitude needs --init-from (a trained model M); otherwise the "
+                              "magnitude networks stay random")
+        self.set_feature_stats(cmvn.mean, cmvn.std)
 
     def set_feature_stats(self, mean, std) -> None:
         """Per-bin mean and std (F,) of the training log-magnitudes the features were normalised with."""

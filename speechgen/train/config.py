@@ -11,6 +11,8 @@ A config file has exactly these top-level keys (all but ``model`` optional)::
     trainer: {...}           # fields of TrainerConfig
     optim_groups: {}         # models with several optimisers (GANs): per-optimiser overrides,
                              # e.g. {critic: {optim_conf: {lr: 1.0e-4}}}; the rest take optim/optim_conf
+    data: segments           # what speechgen-train reads: segments | frame_windows | complex_crops
+    data_conf: {}            # options of that data kind (speechgen.train.data_kinds)
 
 Unknown keys anywhere are an error naming the key and what is accepted.
 """
@@ -77,6 +79,8 @@ class ExperimentConfig:
     scheduler_conf: Dict[str, Any] = field(default_factory=dict)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim_groups: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    data: str = "segments"
+    data_conf: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,7 +120,7 @@ def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentC
     if not isinstance(conf.get("model"), str):
         raise ConfigError(f"{where}: the key 'model' is required (one of {', '.join(MODELS.names())})")
     fields = {k: v for k, v in conf.items() if k != "trainer"}
-    for key in ("model_conf", "optim_conf", "scheduler_conf", "optim_groups"):
+    for key in ("model_conf", "optim_conf", "scheduler_conf", "optim_groups", "data_conf"):
         if fields.get(key, ...) is None:
             fields.pop(key)  # null: the default
         elif key in fields:
@@ -135,11 +139,32 @@ def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentC
     for name in exp.optim_groups:
         optim, conf = _group_optim(exp, name, f"{where}: optim_groups.{name}")
         _check_optim(optim, conf, f"{where}: optim_groups.{name}.optim_conf")
+    exp.data_conf = _check_data(exp, where)
     if exp.scheduler is not None:
         if exp.scheduler not in SCHEDULERS:
             raise ConfigError(f"{where}: unknown scheduler '{exp.scheduler}'; known: {', '.join(SCHEDULERS)}")
         exp.scheduler_conf = _check_scheduler(exp, f"{where}: scheduler_conf")
     return exp
+
+
+def _check_data(exp: ExperimentConfig, where: str) -> Dict[str, Any]:
+    """``data_conf`` checked against the options of the ``data`` kind (which is built once to check them)."""
+    from speechgen.train.data_kinds import DATA_KINDS
+
+    if exp.data not in DATA_KINDS.names():
+        raise ConfigError(f"{where}: data={exp.data!r}; expected one of {', '.join(DATA_KINDS.names())}")
+    kind = DATA_KINDS.get(exp.data)
+    check_kwargs(kind, exp.data_conf, f"{where}: data_conf")
+    conf = check_values(exp.data_conf, kind, f"{where}: data_conf")
+    DATA_KINDS.build(exp.data, conf, f"{where}: data_conf")
+    return conf
+
+
+def build_data_kind(exp: ExperimentConfig):
+    """The config's data kind (speechgen.train.data_kinds), built from ``data_conf``."""
+    from speechgen.train.data_kinds import DATA_KINDS
+
+    return DATA_KINDS.build(exp.data, exp.data_conf, "data_conf")
 
 
 def _dummy_optimizer(optim: str, conf: Dict[str, Any], where: str) -> torch.optim.Optimizer:

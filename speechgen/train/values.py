@@ -21,6 +21,8 @@ from speechgen.errors import ConfigError
 
 _EMPTY = inspect.Parameter.empty
 UNIONS = (typing.Union, types.UnionType)  # Optional[int] and int | None
+Count = typing.Annotated[int, "count"]
+"""An integer parameter where 0 means none (e.g. figures per epoch): >= 0 even with a default >= 1."""
 
 
 def check_mapping(value: Any, where: str) -> Dict[str, Any]:
@@ -102,11 +104,9 @@ def _minimum(default: Any) -> float:
     return 1 if default >= 1 else 0 if default == 0 else -math.inf
 
 
-def _check_range(value: Any, default: Any, key: str, where: str) -> None:
+def _check_range(value: Any, low: float, key: str, where: str) -> None:
     ints = [value] if isinstance(value, int) else list(value) if isinstance(value, (list, tuple)) else []
     ints = [v for v in ints if isinstance(v, int) and not isinstance(v, bool)]
-    defaults = default if isinstance(default, (list, tuple)) else [default]
-    low = _minimum(defaults[0] if defaults else _EMPTY)
     for v in ints:
         if v < low and low > -math.inf:
             raise ConfigError(f"{where}.{key}={value!r}: expected {'a positive integer' if low else 'an integer >= 0'}"
@@ -115,11 +115,16 @@ def _check_range(value: Any, default: Any, key: str, where: str) -> None:
 
 def check_value(value: Any, hint: Any, default: Any, key: str, where: str) -> Any:
     """``value`` of ``where.key`` checked against ``hint`` and the range rule; converted (int -> float)."""
+    if typing.get_origin(hint) is typing.Annotated:  # Count: an integer >= 0 whatever its default
+        hint, low = typing.get_args(hint)[0], 0
+    else:
+        defaults = default if isinstance(default, (list, tuple)) else [default]
+        low = _minimum(defaults[0] if defaults else _EMPTY)
     try:
         value = _convert(value, hint)
     except TypeError:
         raise ConfigError(f"{where}.{key}={value!r}: expected {_describe(hint)}") from None
-    _check_range(value, default, key, where)
+    _check_range(value, low, key, where)
     return value
 
 
@@ -127,12 +132,12 @@ def parameter_types(fn: Any) -> Dict[str, tuple]:
     """{parameter: (type hint, default)} of a class's ``__init__`` (or a dataclass's fields, or a function);
     a parameter without an annotation takes any value."""
     if dataclasses.is_dataclass(fn):
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
         return {f.name: (hints[f.name], f.default if f.default is not dataclasses.MISSING else _EMPTY)
                 for f in dataclasses.fields(fn)}
     init = fn.__init__ if inspect.isclass(fn) else fn
     try:
-        hints = typing.get_type_hints(init)
+        hints = typing.get_type_hints(init, include_extras=True)
     except (NameError, TypeError):
         hints = {}
     params = inspect.signature(fn).parameters
