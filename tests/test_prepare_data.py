@@ -50,5 +50,9 @@ def test_a_recipe_that_needs_alignments_names_what_is_missing(tmp_path, capsys):
         write_tone(tmp_path / "wavs" / spk / f"{spk}1.wav")
     assert prepare_data.main([*args, "--recipe", "chime_complex", "--split", "corpus|speakers:1,2"]) == 0
     assert validate_data_dir(tmp_path / "d" / "train")["speakers"] == 2
+    for spk in "abcde":
+        (tmp_path / "wavs" / spk / f"{spk}1.PHN").write_text("0 8000 iy\n")
+    assert prepare_data.main([*args, "--recipe", "timit_fdnf", "--n-female", "1", "--n-male", "1"]) == 1
+    assert "the gender of 5 speakers (e.g. a) is unknown, and timit_fdnf picks" in capsys.readouterr().err
     assert prepare_data.main([*args, "--recipe", "chime_complex", "--split", "corpus"]) == 1
     assert "--corpus wavdir has no split of its own" in capsys.readouterr().err

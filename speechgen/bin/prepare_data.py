@@ -64,13 +64,19 @@ def make_split(text: str, corpus: Corpus, utts: List[Utterance], seed: int) -> T
                     "e.g. --split 'corpus|speakers:2,2'")
 
 
-def check_alignments(utts: Sequence[Utterance], args: argparse.Namespace) -> None:
-    """Stop when a recipe that reads phones gets a corpus without a phone alignment for every utterance."""
+def check_needs(utts: Sequence[Utterance], args: argparse.Namespace) -> None:
+    """Stop when the recipe needs what the corpus lacks: phone alignments (timit_fdnf, timit_logmel) and
+    speakers' genders (timit_fdnf picks --n-female + --n-male speakers)."""
+    corpus = f"--corpus {args.corpus} --corpus-path {args.corpus_path}"
     unaligned = [u for u in utts if not u.phones]
     if unaligned:
-        raise DataError(f"--corpus {args.corpus} --corpus-path {args.corpus_path}: {len(unaligned)} of {len(utts)} "
-                        f"utterances have no phone alignment (e.g. {unaligned[0].utt_id}), which {args.recipe} "
-                        f"needs; use a corpus with alignments ({ALIGNED_KINDS})")
+        raise DataError(f"{corpus}: {len(unaligned)} of {len(utts)} utterances have no phone alignment (e.g. "
+                        f"{unaligned[0].utt_id}), which {args.recipe} needs; use a corpus with alignments ({ALIGNED_KINDS})")
+    unknown = sorted({u.spk for u in utts if not u.gender})
+    if args.recipe == "timit_fdnf" and unknown:
+        raise DataError(f"{corpus}: the gender of {len(unknown)} speakers (e.g. {unknown[0]}) is unknown, and timit_fdnf "
+                        "picks --n-female + --n-male speakers; give it (spk2gender for wavdir and kaldi, SPEAKERS.TXT "
+                        "for librispeech)")
 
 
 def prepare(args: argparse.Namespace) -> Dict[str, Dict[str, int]]:
@@ -82,7 +88,7 @@ def prepare(args: argparse.Namespace) -> Dict[str, Dict[str, int]]:
     utts = corpus.utterances()
     data_dir = Path(args.data_dir)
     if args.recipe != "chime_complex":
-        check_alignments(utts, args)
+        check_needs(utts, args)
     if args.recipe == "timit_fdnf":
         (kind, ratios), = parse_split(args.split)[:1]
         if kind != "utterances":

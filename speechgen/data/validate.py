@@ -252,6 +252,16 @@ def _check_audio_extent(dirpath: Path, wavs: dict[str, str], phone_ends: dict[st
             )
 
 
+def _check_genders(dirpath: Path, speakers: list[str]) -> None:
+    """Check spk2gender lists every speaker once, each ``f`` or ``m``."""
+    gender_rows = _read_checked(dirpath, "spk2gender", 1, 1)
+    _check_same_keys(dirpath / "spk2utt", speakers, dirpath / "spk2gender", [r.key for r in gender_rows],
+                     "spk2gender must list every speaker of spk2utt once")
+    for row in gender_rows:
+        if row.fields[0] not in ("f", "m"):
+            raise DataError(f"{dirpath / 'spk2gender'}:{row.lineno}: gender {row.fields[0]!r}, expected f or m")
+
+
 def validate_data_dir(dirpath: str | os.PathLike, check_audio: bool = False) -> dict[str, int]:
     """Check a Kaldi data dir is complete, sorted and self-consistent.
 
@@ -291,12 +301,7 @@ def validate_data_dir(dirpath: str | os.PathLike, check_audio: bool = False) -> 
     wavs = _check_wav_scp(dirpath, wav_rows)
 
     if (dirpath / "spk2gender").is_file():
-        gender_rows = _read_checked(dirpath, "spk2gender", 1, 1)
-        _check_same_keys(dirpath / "spk2utt", [r.key for r in spk2utt_rows], dirpath / "spk2gender",
-                         [r.key for r in gender_rows], "spk2gender must list every speaker of spk2utt once")
-        for row in gender_rows:
-            if row.fields[0] not in ("f", "m"):
-                raise DataError(f"{dirpath / 'spk2gender'}:{row.lineno}: gender {row.fields[0]!r}, expected f or m")
+        _check_genders(dirpath, [r.key for r in spk2utt_rows])
 
     phone_ends: dict[str, tuple[int, float]] = {}
     if (dirpath / "phones").is_file():
