@@ -227,3 +227,15 @@ def test_results_mark_rows_that_do_not_beat_the_identity_baseline(tmp_path):
            "0.300, raw 0.500: **yes**" in text
     assert "NF loses phone structure (k-NN below the raw segments'): 0.300 vs 0.500: **yes**" in text
     assert "| real segments of the target classes (floor) | 1.0 | 1.0 |" in text
+
+
+def test_the_data_table_counts_utterances_from_the_phone_segments(tmp_path):
+    from speechgen.eval.report import data_rows
+
+    d = tmp_path / "train"
+    d.mkdir()
+    (d / "feats.scp").write_text("a_000 x\na_001 x\nb_000 x\n")
+    (d / "phone_segments").write_text("a_000 a 0.0 0.2\na_001 a 0.2 0.4\nb_000 b 0.0 0.2\n")
+    (d / "seg2spk").write_text("a_000 s1\na_001 s1\nb_000 s2\n")
+    (d / "seg2phone").write_text("a_000 p\na_001 q\nb_000 p\n")
+    assert data_rows(tmp_path, ["train", "dev"]) == [["train", 2, 3, 2, 2]]

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from speechgen.corpora.writer import PHONE_SEGMENTS
+
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     def fmt(value: object) -> str:
@@ -34,7 +36,7 @@ def data_rows(dump_dir: Path, sets: Sequence[str]) -> List[List[object]]:
         d = dump_dir / name
         if not (d / "feats.scp").is_file():
             continue
-        segments = d / "segments"
+        segments = d / PHONE_SEGMENTS
         utts = len({line.split()[1] for line in segments.read_text().splitlines()}) if segments.is_file() else None
         rows.append([name, utts, _count_lines(d / "feats.scp"), _distinct_values(d / "seg2spk"),
                      _distinct_values(d / "seg2phone")])
