@@ -22,7 +22,7 @@ def write_feature_dir(root: Path, n: int = 48, frames: int = 20, bins: int = 200
             base = np.sin(np.linspace(0, 3 + i % n_phones, bins))[None, :]
             writer(key, (base + 0.3 * rng.standard_normal((frames, bins))).astype(np.float32))
     (root / "seg2phone").write_text("".join(f"{k} {p}\n" for k, p in zip(keys, phones)))
-    (root / "segments").write_text("".join(f"{k} {k[:6]} {0.1 * (i % 4):.4f} {0.1 * (i % 4) + 0.2:.4f}\n"
+    (root / "phone_segments").write_text("".join(f"{k} {k[:6]} {0.1 * (i % 4):.4f} {0.1 * (i % 4) + 0.2:.4f}\n"
                                            for i, k in enumerate(keys)))
     (root / "seg2spk").write_text("".join(f"{k} {s}\n" for k, s in zip(keys, spks)))
     lang = root / "lang"
