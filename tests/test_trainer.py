@@ -78,16 +78,16 @@ def test_finished_run_resumes_to_nothing(tmp_path, datasets):
     assert losses(tmp_path / "exp") == before
 
 
+def patched(model, change):
+    """``model`` whose forward returns ``change(model, loss, stats)`` of its own output."""
+    original = model.forward
+    model.forward = lambda batch: change(model, *original(batch))
+    return model
+
+
 def test_nan_loss_stops_naming_the_step(tmp_path, datasets):
     exp = tiny_config(2)
-    model = build_model(exp)
-    original = model.forward
-
-    def poisoned(batch):
-        loss, stats = original(batch)
-        return loss * math.nan, stats
-
-    model.forward = poisoned
+    model = patched(build_model(exp), lambda model, loss, stats: (loss * math.nan, stats))
     with pytest.raises(TrainingError, match=r"non-finite loss \(nan\) at step 1 \(epoch 1\)"):
         Trainer(exp, model, datasets[0], datasets[1], tmp_path / "exp").fit()
     assert not (tmp_path / "exp" / "checkpoint.pt").exists()
@@ -104,14 +104,8 @@ def test_nan_loss_before_any_epoch_does_not_point_to_a_missing_checkpoint(tmp_pa
 
 def test_non_finite_validation_stops_training_naming_the_set(tmp_path, datasets):
     exp = tiny_config(2)
-    model = build_model(exp)
-    original = model.forward
-
-    def nan_in_eval(batch):
-        loss, stats = original(batch)
-        return loss, (dict(stats, loss=math.nan) if not model.training else stats)
-
-    model.forward = nan_in_eval
+    model = patched(build_model(exp), lambda model, loss, stats:
+                    (loss, stats if model.training else dict(stats, loss=math.nan)))
     with pytest.raises(TrainingError, match=r"non-finite validation loss=nan after epoch 1 on .*feats.scp"):
         Trainer(exp, model, datasets[0], datasets[1], tmp_path / "exp").fit()
     assert not (tmp_path / "exp" / "best.pt").exists() and not (tmp_path / "exp" / "checkpoint.pt").exists()

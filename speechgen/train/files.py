@@ -28,9 +28,14 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:  # torch reports a full disk as RuntimeError
         tmp.unlink(missing_ok=True)
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
-        raise TrainingError(f"{path}: could not be written ({reason}); free disk space or fix the permissions of "
-                            f"{path.parent}, then resume (--resume; the last finished epoch is kept)") from None
+        raise not_written(path, err) from None
+
+
+def not_written(path: Path, err: Exception) -> TrainingError:
+    """The one error of an exp-dir file that could not be written (full disk, lost permissions)."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+    return TrainingError(f"{path}: could not be written ({reason}); free disk space or fix the permissions of "
+                         f"{path.parent}, then resume with --resume (the last finished epoch is kept)")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", weights_only: bool = True) -> Any:

@@ -46,7 +46,7 @@ from tqdm import tqdm
 from speechgen.errors import ConfigError, SpeechgenError, TrainingError
 from speechgen.train import distributed
 from speechgen.train.config import ExperimentConfig, build_optimizer, build_scheduler, save_config
-from speechgen.train.files import atomic_torch_save, load_checkpoint, lock_dir
+from speechgen.train.files import atomic_torch_save, load_checkpoint, lock_dir, not_written
 
 logger = logging.getLogger("speechgen.train")
 
@@ -427,9 +427,7 @@ class Trainer:
             try:
                 self._write_epoch_outputs(row, improved, state)
             except OSError as err:  # a full disk or lost permissions while writing the epoch's files
-                raise TrainingError(f"{err.filename or self.exp_dir}: could not be written ({err.strerror}); free "
-                                    "disk space or fix the permissions, then resume with --resume (the epoch runs "
-                                    "again)") from None
+                raise not_written(Path(err.filename or self.exp_dir / "loss.csv"), err) from None
         self.procs.barrier()
         return row
 
