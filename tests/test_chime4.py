@@ -57,7 +57,7 @@ def test_root_may_be_any_level_of_the_tree(chime, sub):
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match=r"--corpus-path .*nowhere: no such directory; give the CHiME-4 root"):
+    with pytest.raises(DataError, match=r"--corpus-path .*nowhere: no such directory \(give the CHiME-4 root"):
         read_chime4(tmp_path / "nowhere", ["et05_simu"])
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from corpus_fixtures import write_tone
 from speechgen.bin import prepare_data
-from speechgen.corpora import KINDS, open_corpus
+from speechgen.corpora import KINDS, Corpus, open_corpus
 from speechgen.data.validate import validate_data_dir
 from speechgen.errors import ConfigError
 from timit_fixtures import write_ldc_corpus
@@ -18,9 +18,24 @@ def test_split_grammar():
 
 
 def test_unknown_kind_is_a_config_error():
-    with pytest.raises(ConfigError, match="--corpus 'tedlium': unknown corpus kind; choose from timit, timit-nltk"):
+    with pytest.raises(ConfigError, match="--corpus 'tedlium': unknown corpus kind; choose from chime4, kaldi, lhotse"):
         open_corpus("tedlium", "/x")
+
+
+def test_every_module_of_the_package_is_a_kind_with_its_layout_and_hint():
     assert set(KINDS) == {"timit", "timit-nltk", "chime4", "librispeech", "kaldi", "wavdir", "lhotse", "synth"}
+    for kind, cls in KINDS.items():
+        assert cls.kind == kind and cls.layout and cls.path_hint != Corpus.path_hint, kind
+
+
+@pytest.mark.parametrize("kind", ["kaldi", "chime4", "timit", "timit-nltk", "librispeech", "wavdir", "lhotse", "synth"])
+def test_a_missing_corpus_path_names_what_to_give(kind, tmp_path, capsys):
+    argv = [str(tmp_path / "d"), "--corpus", kind, "--recipe", "chime_complex"]
+    assert prepare_data.main(argv) == 1
+    assert f"--corpus {kind} needs --corpus-path PATH ({KINDS[kind].path_hint})" in capsys.readouterr().err
+    assert prepare_data.main(argv + ["--corpus-path", str(tmp_path / "nowhere")]) == 1
+    assert f"nowhere: no such directory ({KINDS[kind].path_hint}" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_timit_for_each_recipe(tmp_path, capsys):

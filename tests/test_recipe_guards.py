@@ -80,6 +80,15 @@ def test_run_sh_refuses_a_corpus_path_without_its_option(tmp_path, recipe):
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_run_sh_names_an_unknown_corpus_kind_or_a_missing_path(tmp_path, recipe):
+    for args, text in ((["--corpus", "tedlium", "--corpus-path", tmp_path], "--corpus 'tedlium': unknown corpus kind"),
+                       (["--corpus", "kaldi"], "--corpus kaldi needs --corpus-path PATH (give the Kaldi data dir)")):
+        out = run_sh(recipe, tmp_path, *args, "--stop-stage", "0")
+        assert out.returncode == 1 and len(out.stderr.splitlines()) == 1 and text in out.stderr, out.stderr
+        assert not (tmp_path / "data" / "train").exists()
+
+
 # 2. --nj, --stage, --stop-stage
 
 def test_int_options_and_stages_are_checked(tmp_path):

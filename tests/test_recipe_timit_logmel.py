@@ -57,7 +57,7 @@ def test_rerun_skips_finished_stages(recipe):
 def test_missing_timit_path_is_a_clear_error(tmp_path):
     out = run_recipe(tmp_path, "--timit", tmp_path / "no_timit_here")
     assert out.returncode == 1
-    assert "no_timit_here: no such directory" in out.stderr
+    assert "no_timit_here: no such directory (give the TIMIT root" in out.stderr
 
 
 def test_unknown_model_is_refused(tmp_path):

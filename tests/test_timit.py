@@ -382,7 +382,7 @@ def test_cli_runs_and_documents_itself(corpora, tmp_path, capsys):
 
     assert prepare_data.main([str(data), "--corpus", "timit", "--corpus-path", str(tmp_path / "missing"),
                               "--recipe", "timit_fdnf"]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert "missing: no such directory (give the TIMIT root" in capsys.readouterr().err
 
     help_text = subprocess.run([sys.executable, "-m", "speechgen.bin.prepare_data", "--help"],
                                capture_output=True, text=True, check=True).stdout

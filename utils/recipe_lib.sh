@@ -40,42 +40,26 @@ make_synth_corpus() {
 
 # The corpus of stage 0: --corpus KIND --corpus-path PATH (the recipe's --timit PATH / --chime4 PATH are
 # shorthands for --corpus timit / chime4 with that path). --corpus synth without a path is the embedded
-# eSpeak NG corpus, made under --corpus-dir from n_female, n_male, synth_sentences and seed.
-corpus_kinds="timit timit-nltk chime4 librispeech kaldi wavdir lhotse synth"
+# eSpeak NG corpus, made under --corpus-dir from n_female, n_male, synth_sentences and seed. The kinds and
+# their layouts are speechgen-prepare-data's (--help lists them); it checks KIND and PATH in stage 0.
 
 # resolve_corpus SHORTHAND...: set corpus and corpus_path (and make_synth=true when the recipe makes the
-# embedded corpus); stops the recipe naming the option for an unknown kind or a missing path
+# embedded corpus)
 resolve_corpus() {
-  local short hint
+  local short
   for short; do
     if [ -n "${!short}" ]; then corpus=$short; corpus_path=${!short}; fi
   done
-  case " $corpus_kinds " in
-    *" $corpus "*) ;;
-    *) echo "$0: --corpus $corpus: unknown corpus kind; choose from ${corpus_kinds// /, }" >&2; exit 1 ;;
-  esac
   make_synth=false
   if [ "$corpus" = synth ] && [ -z "$corpus_path" ]; then
     corpus_path=$corpus_dir/synth_${n_female}f${n_male}m${synth_sentences}s_seed$seed
     make_synth=true
-    return 0
   fi
-  case "$corpus" in
-    timit|timit-nltk) hint="give the TIMIT root" ;;
-    chime4) hint="give the CHiME-4 root, which holds data/audio/16kHz" ;;
-    librispeech) hint="give the folder holding the SPEAKER folders" ;;
-    kaldi) hint="give the Kaldi data dir" ;;
-    wavdir) hint="give the folder of .wav/.flac files" ;;
-    lhotse) hint="give the folder of the recordings and supervisions manifests" ;;
-    synth) hint="give a corpus made by speechgen-make-synth, or no --corpus-path to make one" ;;
-  esac
-  [ -n "$corpus_path" ] || { echo "$0: --corpus $corpus needs --corpus-path PATH ($hint)" >&2; exit 1; }
-  [ -d "$corpus_path" ] || { echo "$0: --corpus-path $corpus_path: no such directory ($hint)" >&2; exit 1; }
 }
 
 # corpus_stamp: the stage-0 settings of the corpus (kind, path, split and reader options), for data_prepared
 corpus_stamp() {
-  echo "corpus=$corpus path=$(realpath -m "$corpus_path") split=$split seed=$seed" \
+  echo "corpus=$corpus path=${corpus_path:+$(realpath -m "$corpus_path")} split=$split seed=$seed" \
     "speaker_pattern=$speaker_pattern phone_map=${phone_map:+$(realpath -m "$phone_map")}"
 }
 

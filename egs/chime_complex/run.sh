@@ -31,7 +31,7 @@
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
-corpus=synth        # corpus kind: timit timit-nltk chime4 librispeech kaldi wavdir synth (synth: the embedded eSpeak NG corpus)
+corpus=synth        # corpus kind: see speechgen-prepare-data --help (synth: the embedded eSpeak NG corpus)
 corpus_path=""      # the corpus root (kaldi: the data dir); empty with --corpus synth: made under --corpus-dir
 chime4=""           # shorthand: --chime4 PATH is --corpus chime4 --corpus-path PATH (the root holding data/audio/16kHz)
 speaker_pattern=""  # wavdir: regex on a file's path under the root, group 'spk' its speaker (default: its top folder)

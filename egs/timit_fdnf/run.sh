@@ -38,7 +38,7 @@
 #        ./run.sh --stage 3 --eval-set dev   the tables of the dev set, for tuning (RESULTS_dev.md)
 set -euo pipefail
 
-corpus=synth        # corpus kind: timit timit-nltk chime4 librispeech kaldi wavdir synth (synth: the embedded eSpeak NG corpus)
+corpus=synth        # corpus kind: see speechgen-prepare-data --help (synth: the embedded eSpeak NG corpus)
 corpus_path=""      # the corpus root (kaldi: the data dir); empty with --corpus synth: made under --corpus-dir
 timit=""            # shorthand: --timit PATH is --corpus timit --corpus-path PATH
 speaker_pattern=""  # wavdir: regex on a file's path under the root, group 'spk' its speaker (default: its top folder)

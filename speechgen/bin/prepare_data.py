@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Corpus kinds:\n" + "\n".join(f"  {k:12s} {c.layout}" for k, c in KINDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dir", metavar="DATA_DIR", help="output folder, e.g. data")
-    p.add_argument("--corpus", required=True, choices=list(KINDS), help="corpus kind (see below)")
-    p.add_argument("--corpus-path", required=True, help="the corpus root (for kaldi: the data dir)")
+    p.add_argument("--corpus", required=True, help=f"corpus kind: {', '.join(KINDS)} (see below)")
+    p.add_argument("--corpus-path", default="", help="the corpus root (for kaldi: the data dir)")
     p.add_argument("--recipe", required=True, choices=RECIPES,
                    help="timit_fdnf and timit_logmel need a phone alignment of every utterance")
     p.add_argument("--split", default="corpus|speakers:2,2", help=SPLIT_HELP + " (default %(default)s)")

@@ -1,8 +1,8 @@
 """What every corpus gives: utterances, each with its speaker, audio and (when known) gender and phones.
 
 A corpus kind is one class with a ``kind`` name (the recipes' ``--corpus`` value), a one-line
-``layout`` and ``utterances()``. The writer (:mod:`speechgen.corpora.writer`) turns the utterances of
-any kind into Kaldi data dirs; :mod:`speechgen.data.validate` checks them.
+``layout``, a ``path_hint`` and ``utterances()``, in a module of its own in this package. The writer
+(:mod:`speechgen.corpora.writer`) turns the utterances of any kind into Kaldi data dirs; :mod:`speechgen.data.validate` checks them.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class Corpus:
 
     kind = ""
     layout = ""
+    #: what --corpus-path names, for the error when it is missing
+    path_hint = "give the corpus root"
     #: whether every utterance comes with a phone alignment (timit_fdnf and timit_logmel need one)
     has_alignments = False
 
@@ -60,8 +62,8 @@ class Corpus:
     def require_dir(self) -> Path:
         """``self.path`` when it is a directory; else a DataError naming it and the expected layout."""
         if not self.path.is_dir():
-            raise DataError(f"--corpus-path {self.path}: no such directory; give the root of the {self.kind} "
-                            f"corpus ({self.layout})")
+            raise DataError(f"--corpus-path {self.path}: no such directory ({self.path_hint}; expected "
+                            f"{self.layout})")
         return self.path
 
 

@@ -52,8 +52,7 @@ def audio_root(root: str | os.PathLike) -> Path:
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"--corpus-path {root}: no such directory; give the CHiME-4 root, the folder that holds "
-                        "data/audio/16kHz")
+        raise DataError(f"--corpus-path {root}: no such directory ({Chime4Corpus.path_hint})")
     for candidate in (root / "data" / "audio" / "16kHz", root / "audio" / "16kHz", root / "16kHz", root):
         if (candidate / "isolated_ext").is_dir() or (candidate / "isolated").is_dir():
             return candidate
@@ -146,6 +145,7 @@ class Chime4Corpus(Corpus):
     names, the corpus's own split) and ``channel`` of the simulated clean images."""
 
     kind = "chime4"
+    path_hint = "give the CHiME-4 root, which holds data/audio/16kHz"
     layout = LAYOUT
 
     def _sets(self) -> Dict[str, List[str]]:

@@ -48,6 +48,7 @@ class KaldiCorpus(Corpus):
     """Option ``phone_map`` (a ``label timit61`` file) for the labels of a ``phones`` file."""
 
     kind = "kaldi"
+    path_hint = "give the Kaldi data dir"
     layout = LAYOUT
 
     def _audio(self, utt: str, wavs: Dict[str, str], segments: Dict[str, Tuple[str, float, float]]) -> str:

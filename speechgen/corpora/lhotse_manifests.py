@@ -44,6 +44,7 @@ class LhotseCorpus(Corpus):
     """Option ``phone_map`` for alignment labels beyond TIMIT-61/ARPAbet."""
 
     kind = "lhotse"
+    path_hint = "give the folder of the recordings and supervisions manifests"
     layout = LAYOUT
 
     def utterance(self, sup, recording, phone_map: PhoneMap) -> Utterance:

@@ -57,6 +57,7 @@ class LibriSpeechCorpus(Corpus):
     """Option ``phone_map`` for alignments (``.TextGrid``/``.ctm``) beside the audio."""
 
     kind = "librispeech"
+    path_hint = "give the folder holding the SPEAKER folders"
     layout = LAYOUT
 
     def speaker_utterances(self, spk_dir: Path, sexes: Dict[str, str], phone_map: PhoneMap) -> List[Utterance]:

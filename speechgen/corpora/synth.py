@@ -21,6 +21,7 @@ _SYNTH_SPEAKER = re.compile(r"([fm]syn)(\d+)")
 
 class SynthCorpus(TimitCorpus):
     kind = "synth"
+    path_hint = "give a corpus made by speechgen-make-synth, or no --corpus-path to make one"
     layout = LAYOUT
 
     def utterances(self) -> List[Utterance]:

@@ -343,11 +343,12 @@ class TimitCorpus(Corpus):
     """TIMIT (either layout); option ``exclude_sa`` drops the SA1/SA2 sentences every speaker reads."""
 
     kind = "timit"
+    path_hint = "give the TIMIT root"
     layout = LDC_LAYOUT
     has_alignments = True
 
     def utterances(self) -> List[Utterance]:
-        return read_corpus(self.path, exclude_sa=bool(self.options.get("exclude_sa")))
+        return read_corpus(self.require_dir(), exclude_sa=bool(self.options.get("exclude_sa")))
 
     def own_split(self, utts: List[Utterance]) -> Optional[Dict[str, List[Utterance]]]:
         """Kaldi's standard split (462 train, 50 dev, 24 core-test speakers) when the TEST subset is there."""
@@ -361,10 +362,11 @@ class TimitNltkCorpus(TimitCorpus):
     """The NLTK sample of TIMIT (all of it the train subset)."""
 
     kind = "timit-nltk"
+    path_hint = "give the TIMIT root"
     layout = NLTK_LAYOUT
 
     def utterances(self) -> List[Utterance]:
-        if detect_layout(self.path) != "nltk":
+        if detect_layout(self.require_dir()) != "nltk":
             raise DataError(f"--corpus-path {self.path}: a TIMIT tree in the LDC layout, not the NLTK sample; "
                             "pass --corpus timit")
         return super().utterances()

@@ -60,6 +60,7 @@ class WavDirCorpus(Corpus):
     """Options: ``speaker_pattern`` (regex) and ``phone_map`` (a ``label timit61`` file)."""
 
     kind = "wavdir"
+    path_hint = "give the folder of .wav/.flac files"
     layout = ("a folder of .wav/.flac files at any depth, one folder per speaker (or utt2spk at the root, or "
               "--speaker-pattern); optional <name>.PHN / <name>.TextGrid / <name>.ctm alignment beside each file")
 
