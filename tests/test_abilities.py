@@ -13,8 +13,8 @@ from speechgen.errors import ConfigError
 from speechgen.eval.animation import EpochFigureHook
 from speechgen.eval.frechet import ClassifierScorer
 from speechgen.models import MODELS
-from speechgen.models.abilities import (ABILITIES, Decoder, Encoder, Factorised, Reconstructor, Sampler, abilities,
-                                        require)
+from speechgen.models.abilities import (ABILITIES, Decoder, Density, Encoder, Factorised, Reconstructor, Sampler,
+                                        abilities, require)
 
 from conftest import ROOT
 
@@ -24,7 +24,7 @@ FLOW = {**SEG, "levels": 2, "steps_per_level": 1, "hidden": 8}
 WINDOW = {**SEG, "channels": [4, 4], "hidden": 8, "latent_dim": 3}
 AUTOENCODER_SAMPLER = {"Encoder", "Decoder", "Reconstructor", "Sampler"}
 METHODS = {Encoder: "encode", Decoder: "decode", Reconstructor: "reconstruct", Sampler: "sample",
-           Factorised: "factor_slices"}
+           Density: "log_prob", Factorised: "factor_slices"}
 
 
 @dataclass
@@ -45,9 +45,9 @@ CASES = {
                         other_contract={"Encoder", "Reconstructor"}),
     "conv_vae": Case("conv_vae", {**SEG, "channels": [4, 8], "hidden": 8, "latent_dim": 3}, AUTOENCODER_SAMPLER),
     "identity": Case("identity", SEG, {"Encoder", "Decoder", "Reconstructor"}),
-    "nf": Case("nf", FLOW, AUTOENCODER_SAMPLER),
-    "dnf": Case("dnf", {**FLOW, "label": "spk", "n_classes": 3}, AUTOENCODER_SAMPLER, {"spk": 3}),
-    "fdnf": Case("fdnf", {**FLOW, "n_phones": 3, "n_speakers": 2}, AUTOENCODER_SAMPLER | {"Factorised"},
+    "nf": Case("nf", FLOW, AUTOENCODER_SAMPLER | {"Density"}),
+    "dnf": Case("dnf", {**FLOW, "label": "spk", "n_classes": 3}, AUTOENCODER_SAMPLER | {"Density"}, {"spk": 3}),
+    "fdnf": Case("fdnf", {**FLOW, "n_phones": 3, "n_speakers": 2}, AUTOENCODER_SAMPLER | {"Density", "Factorised"},
                  {"phone": 3, "spk": 2}),
     "wae": Case("wae", WINDOW, AUTOENCODER_SAMPLER),
     "vae_gan": Case("vae_gan", {**WINDOW, "disc_channels": [4], "disc_hidden": 4}, AUTOENCODER_SAMPLER),
@@ -83,7 +83,7 @@ def test_models_declare_the_abilities_they_have(key):
     # a method named like an ability but left undeclared is a different contract, listed in the case
     undeclared = {a.__name__ for a, method in METHODS.items() if hasattr(model, method) and not isinstance(model, a)}
     assert undeclared == case.other_contract
-    if isinstance(model, Sampler):
+    if isinstance(model, (Sampler, Density)):
         assert model.label_classes() == case.label_classes
 
 
@@ -134,7 +134,7 @@ def test_class_conditional_samplers_take_labels(key):
 
 @pytest.mark.parametrize("key", ["nf", "conv_vae", "wgan_gp"])
 def test_unconditional_samplers_refuse_labels(key):
-    with pytest.raises(ConfigError, match=f"model '{CASES[key].model}' samples take no labels"):
+    with pytest.raises(ConfigError, match=f"model '{CASES[key].model}' takes no labels"):
         build(key).sample(2, {"phone": torch.tensor([0, 1])})
 
 
@@ -146,8 +146,27 @@ def test_unconditional_samplers_refuse_labels(key):
     (torch.tensor([0, 1]), r"labels as \{factor"),
 ])
 def test_bad_labels_are_config_errors(labels, message):
+    model = build("fdnf")
     with pytest.raises(ConfigError, match=message):
-        build("fdnf").sample(2, labels)
+        model.sample(2, labels)
+    with pytest.raises(ConfigError, match=message):
+        model.log_prob(feats(2), labels)
+
+
+@pytest.mark.parametrize("key", [k for k, c in CASES.items() if "Density" in c.abilities])
+def test_densities_take_the_labels_samplers_take(key):
+    model, case, x = build(key), CASES[key], feats(6)
+    with torch.no_grad():  # class means start equal (at 0), where labels change nothing: move them apart
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2)))
+    marginal = model.log_prob(x)
+    assert marginal.shape == (6,) and torch.isfinite(marginal).all()
+    if case.label_classes:
+        given = model.log_prob(x, some_labels(case.label_classes, 6))
+        assert given.shape == (6,) and not torch.allclose(given, marginal, atol=1e-3)
+    else:
+        with pytest.raises(ConfigError, match="takes no labels"):
+            model.log_prob(x, {"phone": torch.zeros(6, dtype=torch.long)})
 
 
 def test_a_missing_ability_is_a_one_line_config_error_naming_the_model():

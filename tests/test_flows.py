@@ -172,8 +172,8 @@ def test_forward_gives_finite_loss_and_per_dim_stats(name):
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert stats["loss"] == pytest.approx(loss.item()) and stats["nll"] == pytest.approx(loss.item())
     assert stats["bpd"] == pytest.approx(stats["nll"] / math.log(2))
-    labels = {"nf": {}, "dnf": {"labels": batch["phone"]}, "fdnf": {"phone": batch["phone"], "spk": batch["spk"]}}
-    log_px = model.log_prob(batch["feats"], **labels[name])
+    labels = {"nf": None, "dnf": {"phone": batch["phone"]}, "fdnf": {"phone": batch["phone"], "spk": batch["spk"]}}
+    log_px = model.log_prob(batch["feats"], labels[name])
     assert log_px.shape == (6,)
     assert loss.item() == pytest.approx(-log_px.mean().item() / (T * F), rel=1e-10)
     _, logdet = model.flow(batch["feats"])
@@ -209,16 +209,16 @@ def test_dnf_log_prob_uses_the_class_mean_of_its_label():
     means = model.class_means("phone")
     assert means.shape == (3, T * F)
     expected = -0.5 * ((z - means[y]) ** 2).sum(1) - 0.5 * T * F * math.log(2 * math.pi) + logdet
-    before = model.log_prob(x, y)
+    before = model.log_prob(x, {"phone": y})
     assert torch.allclose(before, expected, atol=1e-10)
     with torch.no_grad():
         model.means.weight[1] += 0.5
-    after = model.log_prob(x, y)
+    after = model.log_prob(x, {"phone": y})
     moved = y == 1
     assert torch.all(after[moved] != before[moved])
     assert torch.equal(after[~moved], before[~moved])
     # without labels: the mixture over classes under a uniform prior
-    per_class = torch.stack([model.log_prob(x, torch.full_like(y, c)) for c in range(3)], 1)
+    per_class = torch.stack([model.log_prob(x, {"phone": torch.full_like(y, c)}) for c in range(3)], 1)
     assert torch.allclose(model.log_prob(x), torch.logsumexp(per_class, 1) - math.log(3), atol=1e-10)
     with pytest.raises(ValueError):
         model.class_means("spk")
@@ -230,7 +230,7 @@ def test_dnf_trains_on_the_label_it_is_given():
     batch["spk"] = torch.tensor([0, 0, 0, 1, 1, 1])
     batch["phone"] = torch.tensor([0, 1, 2, 0, 1, 2])
     loss, _ = model(batch)
-    assert loss.item() == pytest.approx(-model.log_prob(batch["feats"], batch["spk"]).mean().item() / (T * F))
+    assert loss.item() == pytest.approx(-model.log_prob(batch["feats"], {"spk": batch["spk"]}).mean().item() / (T * F))
     with pytest.raises(ConfigError):
         model({"feats": batch["feats"], "phone": batch["phone"]})
 
@@ -268,19 +268,19 @@ def test_fdnf_log_prob_uses_each_factors_class_mean():
     expected = (-0.5 * ((z[:, sl["phone"]] - model.class_means("phone")[q]) ** 2).sum(1)
                 - 0.5 * ((z[:, sl["spk"]] - model.class_means("spk")[s]) ** 2).sum(1)
                 - 0.5 * T * F * math.log(2 * math.pi) + logdet)
-    before = model.log_prob(x, q, s)
+    before = model.log_prob(x, {"phone": q, "spk": s})
     assert torch.allclose(before, expected, atol=1e-10)
     with torch.no_grad():
         model.phone_means.weight[2] -= 0.3
-    after_phone = model.log_prob(x, q, s)
+    after_phone = model.log_prob(x, {"phone": q, "spk": s})
     assert torch.all(after_phone[q == 2] != before[q == 2]) and torch.equal(after_phone[q != 2], before[q != 2])
     with torch.no_grad():
         model.spk_means.weight[0] += 0.3
-    after_spk = model.log_prob(x, q, s)
+    after_spk = model.log_prob(x, {"phone": q, "spk": s})
     assert torch.all(after_spk[s == 0] != after_phone[s == 0]) and torch.equal(after_spk[s != 0], after_phone[s != 0])
     # a missing label is marginalised over its classes
-    per_phone = torch.stack([model.log_prob(x, torch.full_like(q, c), s) for c in range(3)], 1)
-    assert torch.allclose(model.log_prob(x, spk=s), torch.logsumexp(per_phone, 1) - math.log(3), atol=1e-10)
+    per_phone = torch.stack([model.log_prob(x, {"phone": torch.full_like(q, c), "spk": s}) for c in range(3)], 1)
+    assert torch.allclose(model.log_prob(x, {"spk": s}), torch.logsumexp(per_phone, 1) - math.log(3), atol=1e-10)
 
 
 def test_sampling_shapes_and_class_means_move_samples():
@@ -372,8 +372,8 @@ def test_class_logits_are_the_bayes_posterior_of_the_prior(name):
     model = tiny_model(name)
     x = batch_of()["feats"]
     logits = model.class_logits(model.encode(x))["phone"]
-    by_label = [model.log_prob(x, **({"labels": torch.full((6,), c)} if name == "dnf" else
-                                     {"phone": torch.full((6,), c), "spk": torch.zeros(6, dtype=torch.long)}))
+    by_label = [model.log_prob(x, {"phone": torch.full((6,), c),
+                                   **({"spk": torch.zeros(6, dtype=torch.long)} if name == "fdnf" else {})})
                 for c in range(3)]
     for c in (1, 2):  # log p(x | c) - log p(x | 0) = logit_c - logit_0: the flow's own classifier
         assert torch.allclose(logits[:, c] - logits[:, 0], by_label[c] - by_label[0], atol=1e-8)

@@ -13,6 +13,8 @@ Shapes: ``feats: (B, T, F)`` normalised segments or windows, ``z: (B, D)`` codes
 * :class:`Reconstructor`: ``reconstruct(feats) -> (B, T, F)`` through the model's code;
 * :class:`Sampler`: ``sample(n, labels=None, generator=None) -> (n, T, F)``, with ``labels`` None or
   ``{factor: LongTensor (n,)}`` for the factors of ``label_classes()`` (class-conditional models);
+* :class:`Density`: ``log_prob(feats, labels=None) -> (B,)``, the exact log-likelihood in nats, with
+  ``labels`` as for ``sample``;
 * :class:`Factorised`: an encoder whose code splits into named factors, ``factor_slices()``.
 
 :class:`Autoencoder` is the three first together, reconstructing as ``decode(encode(feats))``.
@@ -63,16 +65,17 @@ class Autoencoder(Encoder, Decoder, Reconstructor):
         return self.decode(self.encode(feats))
 
 
-class Sampler(ABC):
-    """A model that draws new features, unconditionally or given class labels.
-
-    ``label_classes()`` names the factors a class-conditional model's samples take labels of, with
-    their numbers of classes; it is empty for an unconditional model, which takes no labels.
-    """
+class Labelled(ABC):
+    """What takes class labels: ``label_classes()`` names the factors a class-conditional model takes
+    labels of, with their numbers of classes; it is empty for an unconditional model."""
 
     def label_classes(self) -> Dict[str, int]:
-        """{factor: number of classes} of the labels ``sample`` is conditioned on; {} if unconditional."""
+        """{factor: number of classes} of the labels the model is conditioned on; {} if unconditional."""
         return {}
+
+
+class Sampler(Labelled):
+    """A model that draws new features, unconditionally or given class labels (``label_classes()``)."""
 
     @abstractmethod
     def sample(self, n: int, labels: Labels = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -87,6 +90,18 @@ class Sampler(ABC):
         """
 
 
+class Density(Labelled):
+    """A model with an exact log-likelihood of its input, unconditionally or given class labels."""
+
+    @abstractmethod
+    def log_prob(self, feats: torch.Tensor, labels: Labels = None) -> torch.Tensor:
+        """log p(feats | labels) in nats, summed over dims: feats (B, T, F) -> (B,).
+
+        ``labels`` as for ``Sampler.sample``: None or {factor: LongTensor (B,)}; a factor left out is
+        marginalised under the model's class prior.
+        """
+
+
 class Factorised(Encoder):
     """An encoder whose code splits into named factors (e.g. phone and speaker)."""
 
@@ -95,9 +110,9 @@ class Factorised(Encoder):
         """{factor: the slice of the code (B, D) that belongs to it}."""
 
 
-ABILITIES = (Encoder, Decoder, Reconstructor, Sampler, Factorised)
+ABILITIES = (Encoder, Decoder, Reconstructor, Sampler, Density, Factorised)
 DOES = {Encoder: "encodes features into a code", Decoder: "decodes codes into features",
-        Reconstructor: "reconstructs features", Sampler: "samples features",
+        Reconstructor: "reconstructs features", Sampler: "samples features", Density: "scores its input's likelihood",
         Factorised: "splits its code into named factors"}
 
 
@@ -123,8 +138,8 @@ def require(model, ability: Union[type, Tuple[type, ...]], purpose: str):
                       f"model '{model_name(model)}' does not (it declares: {has})")
 
 
-def check_labels(model: Sampler, n: int, labels: Labels) -> Dict[str, torch.Tensor]:
-    """The ``labels`` of ``model.sample(n, labels)`` checked against ``model.label_classes()``.
+def check_labels(model: Labelled, n: int, labels: Labels) -> Dict[str, torch.Tensor]:
+    """The ``labels`` of ``n`` samples or inputs checked against ``model.label_classes()``.
 
     Returns {factor: LongTensor (n,)} (empty for None); raises ConfigError for a factor the model is not
     conditioned on, a tensor that is not (n,) integers, or a class out of range.
@@ -133,12 +148,12 @@ def check_labels(model: Sampler, n: int, labels: Labels) -> Dict[str, torch.Tens
         return {}
     name, classes = model_name(model), model.label_classes()
     if not isinstance(labels, Mapping):
-        raise ConfigError(f"model '{name}': sample() takes labels as {{factor: LongTensor (n,)}}, "
+        raise ConfigError(f"model '{name}' takes labels as {{factor: LongTensor (n,)}}, "
                           f"not {type(labels).__name__}")
     unknown = sorted(set(labels) - set(classes))
     if unknown:
         takes = f"labels of {', '.join(classes)}" if classes else "no labels (it is unconditional)"
-        raise ConfigError(f"model '{name}' samples take {takes}; got labels of {', '.join(unknown)}")
+        raise ConfigError(f"model '{name}' takes {takes}; got labels of {', '.join(unknown)}")
     checked = {}
     for factor, y in labels.items():
         y = torch.as_tensor(y)

@@ -5,7 +5,7 @@ declares by inheriting the interfaces of :mod:`speechgen.models.abilities`.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import nn
@@ -24,6 +24,15 @@ class GenerativeModel(nn.Module):
 
     def forward(self, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Dict[str, float]]:
         raise NotImplementedError
+
+    @property
+    def needs_data_pass(self) -> bool:
+        """Whether the trainer gives ``init_from_data`` one ordered pass over the training set before the
+        first step (the DNFs with ``init_means: data``); none here."""
+        return False
+
+    def init_from_data(self, batches: Iterable[Dict[str, torch.Tensor]]) -> None:
+        """Data-dependent initialisation from ``batches`` when ``needs_data_pass``; nothing here."""
 
     def setup_training(self, cmvn: Any, fresh: bool, init_state: Optional[Dict[str, torch.Tensor]] = None,
                        source: str = "") -> None:

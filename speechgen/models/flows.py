@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from speechgen.errors import ConfigError
-from speechgen.models.abilities import Autoencoder, Factorised, Labels, Sampler, check_labels
+from speechgen.models.abilities import Autoencoder, Density, Factorised, Labels, Sampler, check_labels
 from speechgen.models.base import MODELS, GenerativeModel
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -426,7 +426,7 @@ def between_class_variance(z: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return (between - (k - 1) * within / max(n - k, 1)) / n
 
 
-class _FlowModel(GenerativeModel, Autoencoder, Sampler):
+class _FlowModel(GenerativeModel, Autoencoder, Sampler, Density):
     """Shared body of the flow models: feats (B, T, F) -> z (B, D = T * F) by a multi-scale flow.
 
     The prior is N(0, I) on every part of z that no factor owns, and on each factor's part
@@ -499,6 +499,15 @@ class _FlowModel(GenerativeModel, Autoencoder, Sampler):
                                  {name: table.weight.shape[0] for name, (table, _) in priors.items()})
         for name, (table, _) in priors.items():
             table.set_table(means[name])
+
+    @torch.no_grad()
+    def log_prob(self, feats: torch.Tensor, labels: Labels = None) -> torch.Tensor:
+        """log p(x | labels) in nats, summed over dims: feats (B, T, F) -> (B,).
+
+        ``labels``: None or {factor: (B,)} of ``label_classes()``; a factor left out is marginalised
+        under a uniform prior over its classes (the NF takes none).
+        """
+        return self._log_prob(feats, check_labels(self, feats.shape[0], labels))[0]
 
     def _log_prob(self, feats: torch.Tensor, labels: Dict[str, Optional[torch.Tensor]]):
         """(log p(x) (B,), logdet (B,), z (B, D)), the first two in nats summed over the D dims."""
@@ -585,10 +594,6 @@ class NF(_FlowModel):
                  hidden: int = 64, kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1"):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
 
-    @torch.no_grad()
-    def log_prob(self, feats: torch.Tensor) -> torch.Tensor:
-        """log p(x) in nats (summed over dims): feats (B, T, F) -> (B,)."""
-        return self._log_prob(feats, {})[0]
 
 
 def check_init_means(init_means: str) -> str:
@@ -631,13 +636,6 @@ class DNF(_FlowModel):
     def _class_priors(self):
         return {self.label: (self.means, slice(None))}
 
-    @torch.no_grad()
-    def log_prob(self, feats: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """log p(x | y) in nats: feats (B, T, F), labels (B,) -> (B,).
-
-        Without labels, log p(x) under a uniform class prior (the mixture over classes).
-        """
-        return self._log_prob(feats, {self.label: labels})[0]
 
     def class_means(self, factor: Optional[str] = None) -> torch.Tensor:
         """The prior means of the model's label: (n_classes, D)."""
@@ -712,14 +710,6 @@ class FactorialDNF(_FlowModel, Factorised):
         stats["leak"] = leak.item()
         return self.independence_weight * leak if self.independence_weight else z.new_zeros(())
 
-    @torch.no_grad()
-    def log_prob(self, feats: torch.Tensor, phone: Optional[torch.Tensor] = None,
-                 spk: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """log p(x | phone, spk) in nats: feats (B, T, F), phone (B,), spk (B,) -> (B,).
-
-        A label left out is marginalised under a uniform prior over its classes.
-        """
-        return self._log_prob(feats, {"phone": phone, "spk": spk})[0]
 
     def factor_slices(self) -> Dict[str, slice]:
         """{"phone": z_A's slice, "spk": z_B's slice} of z (B, D); together they partition z."""

@@ -8,11 +8,11 @@ Experiment dir contents (see DESIGN.md):
     latest.pt       weights of the last finished epoch
     train.log       the log; loss.csv + loss.png the per-epoch statistics
 
-Models with several optimisers (GANs) define ``configure_optimizers(exp) -> {name: optimizer}`` and
-``train_step(batch, optimizers, step) -> stats`` (a dict of floats with at least ``loss``); the
-trainer then calls ``train_step`` once per batch instead of back-propagating ``forward``'s loss, and
-saves and restores every optimiser (and one scheduler per optimiser). ``trainer.grad_clip`` applies
-only to models without ``train_step``. Validation always calls ``forward``. A dataset with
+Models with several optimisers (GANs) are :class:`~speechgen.models.gan_parts.MultiOptimizerModel`
+subclasses: ``configure_optimizers(exp) -> {name: optimizer}`` and ``train_step(batch, optimizers, step)
+-> stats`` (a dict of floats with at least ``loss``); the trainer then calls ``train_step`` once per
+batch instead of back-propagating ``forward``'s loss, and saves and restores every optimiser (and one
+scheduler per optimiser). ``trainer.grad_clip`` applies only to the other models. Validation always calls ``forward``. A dataset with
 ``set_epoch(epoch)`` is told each epoch before it is loaded. ``epoch_hooks`` are called with the
 trainer after each epoch (e.g. per-epoch figures), with the random state saved and restored around
 them so that they never change the training.
@@ -44,6 +44,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from speechgen.errors import ConfigError, SpeechgenError, TrainingError
+from speechgen.models.base import GenerativeModel
+from speechgen.models.gan_parts import MultiOptimizerModel
 from speechgen.train import distributed
 from speechgen.train.config import ExperimentConfig, build_optimizer, build_scheduler, save_config
 from speechgen.train.files import atomic_torch_save, load_checkpoint, lock_dir, not_written
@@ -101,11 +103,11 @@ class Trainer:
         self.local_batch_size = distributed.local_batch_size(self.conf.batch_size, self.procs.world_size)
         self.model = model.to(self.device)
         self.train_set, self.valid_set = train_set, valid_set
-        self.own_step = hasattr(self.model, "train_step")
+        self.own_step = isinstance(self.model, MultiOptimizerModel)
         distributed.check_amp(self.conf.amp, self.device, self.own_step)
         # a model without parameters (the identity baseline) is only evaluated, epoch by epoch
         self.learnable = any(p.requires_grad for p in self.model.parameters())
-        if hasattr(self.model, "configure_optimizers"):
+        if self.own_step:
             self.optimizers = dict(self.model.configure_optimizers(exp))
         elif self.learnable:
             self.optimizers = {"model": build_optimizer(exp, self.model.parameters())}
@@ -290,7 +292,7 @@ class Trainer:
         as the single process's first step would (so with several processes every process sees it);
         then a model whose ``needs_data_pass`` is true (the DNFs with ``init_means: data``) is given one
         ordered pass over the training set by its ``init_from_data(batches)``, the same on every process."""
-        data_init = bool(getattr(self.model, "needs_data_pass", False))
+        data_init = isinstance(self.model, GenerativeModel) and self.model.needs_data_pass
         if not (data_init or (self.procs.distributed and distributed.needs_data_init(self.model))):
             return
         if hasattr(self.train_set, "set_epoch"):
