@@ -264,15 +264,20 @@ fi
 
 
 def test_a_training_dir_resumes_on_the_same_inputs_and_restarts_on_others(tmp_path):
-    body = 'fresh_training "$exp/train_vae" "" "$data/in.txt"; ls -A "$exp/train_vae"'
+    body = 'fresh_training "$exp/train_vae" "$data/vae.yaml" "" "$data/in.txt"; ls -A "$exp/train_vae"'
     script = stub_recipe(tmp_path, body)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "in.txt").write_text("1\n")
+    (tmp_path / "data" / "vae.yaml").write_text("model: conv_vae\n")
     assert bash(script).stdout.split() == [".stamp"]
-    (tmp_path / "exp" / "train_vae" / "checkpoint.pt").write_text("")
+    checkpoint = tmp_path / "exp" / "train_vae" / "checkpoint.pt"
+    checkpoint.write_text("")
     assert bash(script).stdout.split() == [".stamp", "checkpoint.pt"]  # kept: the training resumes
     (tmp_path / "data" / "in.txt").write_text("2\n")
     assert bash(script).stdout.split() == [".stamp"]  # other features: trained afresh
+    checkpoint.write_text("")
+    (tmp_path / "data" / "vae.yaml").write_text("model: conv_vae\ntrainer: {steps: 900}\n")
+    assert bash(script).stdout.split() == [".stamp"]  # an edited config: trained afresh
 
 
 def write_stub_commands(bindir, log):

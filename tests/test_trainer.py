@@ -183,3 +183,19 @@ def test_resuming_with_another_model_config_names_the_checkpoint(tmp_path, datas
         "n_frames": 20, "n_bins": 200, "channels": [4, 8], "hidden": 32, "latent_dim": 4}})
     with pytest.raises(TrainingError, match=r"checkpoint.pt: not the resume state of this model and config"):
         Trainer(exp, build_model(exp), datasets[0], datasets[1], tmp_path / "exp").fit(resume=True)
+
+
+def test_a_length_in_steps_becomes_the_fewest_whole_epochs_and_the_cosine_period(tmp_path, datasets):
+    n_batches = math.ceil(len(datasets[0]) / 16)
+    exp = tiny_config(99)
+    exp.trainer.steps = n_batches + 1  # one step into a second epoch: two epochs
+    exp.scheduler, exp.scheduler_conf = "cosineannealinglr", {"T_max": 50}
+    trainer = Trainer(exp, build_model(exp), datasets[0], None, tmp_path / "exp")
+    assert exp.trainer.max_epochs == 2 and exp.scheduler_conf["T_max"] == 2
+    trainer.fit()
+    with open(tmp_path / "exp" / "loss.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [n_batches, 2 * n_batches]
+    assert float(rows[-1]["lr"]) == pytest.approx(0.0, abs=1e-12)  # the cosine schedule ran its whole period
+    saved = (tmp_path / "exp" / "config.yaml").read_text()
+    assert "max_epochs: 2" in saved and "steps: " in saved

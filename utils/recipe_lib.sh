@@ -260,11 +260,13 @@ fresh() {
   return 1
 }
 
-# fresh_training DIR OPTIONS INPUT...: keep the training dir DIR (its training resumes) when it was
-# started from these options and inputs; otherwise start it afresh: removed, then stamped anew
+# fresh_training DIR CONFIG OPTIONS INPUT...: keep the training dir DIR (its training resumes) when it was
+# started from this config file, these options and inputs; otherwise start it afresh: removed, then
+# stamped anew (an edited config, or another one, trains from scratch)
 fresh_training() {
-  local dir=$1
-  shift
+  local dir=$1 config=$2
+  shift 2
+  set -- "$1" "$config" "${@:2}"
   up_to_date "$dir/.stamp" "$@" && return 0
   rm -rf "$dir"
   mkdir -p "$dir"

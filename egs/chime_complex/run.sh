@@ -117,7 +117,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     elif [ "$m" != M ]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
-    fresh_training "$exp/$m" "${init[*]}" "$dump/train/.stamp" "$dump/dev/.stamp" "${from[@]}"
+    fresh_training "$exp/$m" "$(conf_of "$m")" "${init[*]}" "$dump/train/.stamp" "$dump/dev/.stamp" "${from[@]}"
     run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --exp-dir "$exp/$m" --override "data_conf.segment_frames=$segment_frames" "${init[@]}" --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
     echo $rc > "$exp/log/train_$m.rc"

@@ -47,6 +47,7 @@ stage=0
 stop_stage=100
 nj=2              # parallel jobs: feature jobs, trainings at a time (one torch thread each)
 models="identity vae nf phone_dnf speaker_dnf fdnf"  # conf/<name>.yaml, $nj trained at a time; identity: no model
+train_override=""  # speechgen-train --override KEY=VALUE... for every model of --models, e.g. trainer.steps=1710
 debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20       # speakers of each gender selected for the f-DNF setup
 n_male=20
@@ -116,11 +117,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   names=()
   for m in $models; do
     bg_slot "$(training_jobs)"
-    fresh_training "$exp/train_$m" "" "${train_inputs[@]}"
+    fresh_training "$exp/train_$m" "$(conf_of "$m")" "$train_override" "${train_inputs[@]}"
     log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
-      --exp-dir "$exp/train_$m" --resume
+      --exp-dir "$exp/train_$m" --override $train_override --resume
     names+=("train_$m")
   done
   bg_wait "${names[@]}"
@@ -176,7 +177,7 @@ fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for f in phone spk; do
     bg_slot "$(training_jobs)"
-    fresh_training "$exp/classifier_$f" "" "${train_inputs[@]}"
+    fresh_training "$exp/classifier_$f" "$(conf_of "classifier_$f")" "" "${train_inputs[@]}"
     log 5 "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
     bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \

@@ -117,7 +117,7 @@ evaluate() {
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
-  fresh_training "$clf" "" "${train_inputs[@]}"
+  fresh_training "$clf" "$(conf_of classifier_phone)" "" "${train_inputs[@]}"
   run_training speechgen-train --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
     --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${data_args[@]}" data_conf.figure_windows=0 \
     --resume
@@ -127,7 +127,7 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
-    fresh_training "$exp/train_$m" "" "${train_inputs[@]}"
+    fresh_training "$exp/train_$m" "$(conf_of "$m")" "" "${train_inputs[@]}"
     run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${data_args[@]}" --resume
   done

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,9 @@ class TrainerConfig:
     """How long and how to train. Sizes are in epochs and segments."""
 
     max_epochs: int = 20
+    # the length in optimisation steps instead (None: max_epochs): the fewest whole epochs that make that
+    # many steps, so a small corpus trains as long as a large one; a cosine schedule's T_max follows
+    steps: Optional[int] = None
     batch_size: int = 64  # the global batch: several torchrun processes take batch_size / N each
     seed: int = 0
     grad_clip: Optional[float] = 5.0
@@ -183,9 +187,12 @@ def _check_optim(optim: str, conf: Dict[str, Any], where: str) -> Dict[str, Any]
 
 
 def _check_scheduler(exp: ExperimentConfig, where: str) -> Dict[str, Any]:
+    """The checked ``scheduler_conf``; a cosine schedule without ``T_max`` spans the whole training."""
     cls = SCHEDULERS[exp.scheduler]
     check_kwargs(cls, {"optimizer": None, **exp.scheduler_conf}, where)
     conf = check_values(exp.scheduler_conf, cls, where)
+    if exp.scheduler == "cosineannealinglr":
+        conf.setdefault("T_max", exp.trainer.max_epochs)
     try:
         cls(_dummy_optimizer(exp.optim, exp.optim_conf, where), **conf)
     except (ValueError, TypeError) as err:
@@ -271,6 +278,16 @@ def build_optimizers(exp: ExperimentConfig, param_groups: Dict[str, Any]) -> Dic
         optim, conf = _group_optim(exp, name, f"optim_groups.{name}")
         optimizers[name] = OPTIMIZERS[optim](params, **conf)
     return optimizers
+
+
+def set_length_in_steps(exp: ExperimentConfig, batches_per_epoch: int) -> None:
+    """With ``trainer.steps``, set ``max_epochs`` to the fewest whole epochs of ``batches_per_epoch``
+    steps that make at least that many, and a cosine schedule's ``T_max`` (in epochs) to the same."""
+    if not exp.trainer.steps:
+        return
+    exp.trainer.max_epochs = max(1, math.ceil(exp.trainer.steps / max(1, batches_per_epoch)))
+    if exp.scheduler == "cosineannealinglr":
+        exp.scheduler_conf = {**exp.scheduler_conf, "T_max": exp.trainer.max_epochs}
 
 
 def build_scheduler(exp: ExperimentConfig, optimizer):

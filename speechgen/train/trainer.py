@@ -47,7 +47,8 @@ from speechgen.errors import ConfigError, SpeechgenError, TrainingError
 from speechgen.models.base import GenerativeModel
 from speechgen.models.gan_parts import MultiOptimizerModel
 from speechgen.train import distributed
-from speechgen.train.config import ExperimentConfig, build_optimizer, build_scheduler, save_config
+from speechgen.train.config import (ExperimentConfig, build_optimizer, build_scheduler, save_config,
+                                    set_length_in_steps)
 from speechgen.train.files import atomic_torch_save, load_checkpoint, lock_dir, not_written
 
 logger = logging.getLogger("speechgen.train")
@@ -107,6 +108,8 @@ class Trainer:
         distributed.check_amp(self.conf.amp, self.device, self.own_step)
         # a model without parameters (the identity baseline) is only evaluated, epoch by epoch
         self.learnable = any(p.requires_grad for p in self.model.parameters())
+        if self.conf.steps and self.learnable and train_set is not None:  # nothing to learn: its own epochs
+            set_length_in_steps(exp, len(self._loader(train_set, True, 1)))
         if self.own_step:
             self.optimizers = dict(self.model.configure_optimizers(exp))
         elif self.learnable:
