@@ -261,8 +261,9 @@ def test_page_loads_without_errors_and_every_audio_plays(page_server, browser):
     assert errors == [], errors
     audios = checks["audios"]
     n_models = len(DEBUG_MODELS.split())
-    # per example: each model without and with GLA, two oracle-magnitude references and the true utterance
-    assert len(audios) == 2 * (2 * n_models + 3)
+    # per example: each model without and with GLA, PGHI on the first model's magnitude without and with
+    # GLA, two oracle-magnitude references and the true utterance
+    assert len(audios) == 2 * (2 * n_models + 2 + 3)
     for audio in audios:
         assert audio["status"] == 200, audio
         assert audio["error"] is None and audio["readyState"] >= 2 and audio["duration"] > 0, audio

@@ -22,26 +22,30 @@ def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
         record = json.loads((exp / model / "decode.json").read_text())
         assert len(record["utts"]) == 4 and record["gla_iters"] == 10
         conditions = {f["condition"] for f in record["files"]}
+        pghi = {"estMag_PGHI", "estMag_PGHI_GLA10"}  # the model-free phase of the same estimated magnitude
         if model == "M":
-            assert conditions == {"estMag_rdmPha", "estMag_rdmPha_GLA10"}
+            assert conditions == {"estMag_rdmPha", "estMag_rdmPha_GLA10"} | pghi
         else:  # and the phase estimated from the oracle magnitude (--oracle-conditioned, on by default)
-            assert conditions == {"estMag_estPha", "estMag_estPha_GLA10", "orcMag_estPha"}
+            assert conditions == {"estMag_estPha", "estMag_estPha_GLA10", "orcMag_estPha"} | pghi
         assert all((exp / model / f["wav"]).is_file() for f in record["files"])
         with open(exp / model / "scores.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         assert len(rows) == 4 * len(conditions) and all(float(r["stoi"]) > 0 for r in rows)
     reference = json.loads((exp / "reference" / "decode.json").read_text())
     assert {f["condition"] for f in reference["files"]} == {"orcMag_orcPha", "orcMag_rdmPha", "orcMag_PGHI",
-                                                           "orcMag_rdmPha_GLA10"}
+                                                           "orcMag_rdmPha_GLA10", "orcMag_PGHI_GLA10"}
     with open(exp / "reference" / "scores.csv", newline="") as f:
         oracle = [r for r in csv.DictReader(f) if r["condition"] == "orcMag_orcPha"]
     assert all(float(r["pesq_wb"]) > 4.4 for r in oracle)  # the stored STFT rebuilds the utterance
     results = (exp / "RESULTS.md").read_text()
     for text in ("| reference | oracle magnitude, oracle phase |", "| M | est. magnitude, random phase |",
-                 "| J7 | est. magnitude, est. phase + GLA-10 |", "## Targets (PESQ-WB)", "## Training", " ± "):
+                 "| J7 | est. magnitude, est. phase + GLA-10 |", "| M | est. magnitude, PGHI phase + GLA-10 |",
+                 "| reference | oracle magnitude, PGHI phase + GLA-10 |", "## Targets (PESQ-WB)",
+                 "vs PGHI phase of its estimated magnitude", "vs PGHI + GLA on its estimated magnitude",
+                 "## Training", " ± "):
         assert text in results, text
     page = (exp / "index.html").read_text()
-    assert page.count("<audio") == 2 * (2 * 3 + 3) and "Utterance ID:" in page
+    assert page.count("<audio") == 2 * (2 * 3 + 2 + 3) and "Utterance ID:" in page  # models, PGHI, refs
     speakers = {line.split()[1] for line in (root / "data" / "test" / "utt2spk").read_text().splitlines()}
     train_speakers = {line.split()[1] for line in (root / "data" / "train" / "utt2spk").read_text().splitlines()}
     assert len(speakers) == 2 and not speakers & train_speakers

@@ -14,7 +14,8 @@
 #      -> $exp/<model>/
 #   3  decoding of at most --max-test-utts test utterances: oracle-magnitude references and the
 #      original audio -> $exp/reference/audio/; per model the estimated magnitude with the estimated
-#      (J*) or random (M) phase, without and with --gla-iters Griffin-Lim, and (--oracle-conditioned)
+#      (J*) or random (M) phase and with PGHI's phase (the model-free baseline), each without and with
+#      --gla-iters Griffin-Lim, and (--oracle-conditioned)
 #      the oracle magnitude with the phase each J model estimates from it -> $exp/<model>/audio/
 #   4  scores (PESQ-WB, PESQ-NB, STOI, SI-SDR, LSD) of every decoded file -> $exp/*/scores.csv
 #   5  $exp/RESULTS.md (mean ± standard error per model x condition) and the listening page

@@ -6,10 +6,12 @@
 With a model (``--exp-dir``) each utterance's posterior-mean code is decoded into an estimated
 magnitude, combined with (a) the model's estimated phase (``estMag_estPha``), or uniform random phase
 for a model without phase terms (``estMag_rdmPha``), and (b) the same followed by ``--gla-iters``
-Griffin-Lim iterations initialised with that phase (``..._GLA100``). With ``--reference`` the oracle
-magnitude is combined with the oracle phase (``orcMag_orcPha``), random phase (``orcMag_rdmPha``),
-random-init Griffin-Lim (``orcMag_rdmPha_GLA100``) and PGHI (``orcMag_PGHI``), and the original
-waveform is copied as ``<utt>_true.wav``.
+Griffin-Lim iterations initialised with that phase (``..._GLA100``); the model-free baseline on the same
+estimated magnitude is PGHI's phase (``estMag_PGHI``) and Griffin-Lim from it (``estMag_PGHI_GLA100``).
+With ``--reference`` the oracle magnitude is combined with the oracle phase (``orcMag_orcPha``), random
+phase (``orcMag_rdmPha``), random-init Griffin-Lim (``orcMag_rdmPha_GLA100``), PGHI (``orcMag_PGHI``)
+and Griffin-Lim from PGHI (``orcMag_PGHI_GLA100``), and the original waveform is copied as
+``<utt>_true.wav``.
 
 Writes ``OUT_DIR/audio/<utt>_<condition>.wav`` (16-bit) and ``OUT_DIR/decode.json`` (model, settings,
 utterances, examples and one entry per file), which the scoring and page stages read; the output dir of
@@ -113,6 +115,27 @@ def gla_batch(mags: List[torch.Tensor], phases: List[torch.Tensor], test: TestSe
                        lengths=test.lengths(), n_jobs=nj, **test.conf.kwargs())
 
 
+def write_phase_conditions(out_dir: Path, entries: List[dict], test: TestSet, mags: List[torch.Tensor],
+                           phases: Dict[str, List[torch.Tensor]], n_iter: int, momentum: float, nj: int) -> None:
+    """Each ``{condition: phases}`` with the magnitudes ``mags`` as it is, then (``n_iter`` > 0) Griffin-Lim
+    started from it as ``<condition>_GLA<n_iter>``."""
+    kwargs = test.conf.kwargs()
+    for tag, phase in phases.items():
+        for utt, mag, ph in zip(test.utts, mags, phase):
+            x = istft(torch.polar(mag, ph), length=test.num_samples[utt], **kwargs)
+            _write(out_dir, entries, utt, tag, x.numpy())
+        if n_iter > 0:
+            refined = gla_batch(mags, phase, test, n_iter, momentum, nj)
+            for utt, x, n in zip(test.utts, refined, test.lengths()):
+                _write(out_dir, entries, utt, f"{tag}_GLA{n_iter}", x[:n].numpy())
+
+
+def pghi_phases(mags: List[torch.Tensor], test: TestSet, seed: int) -> List[torch.Tensor]:
+    """PGHI's phase of each utterance's magnitude (the model-free phase of the same magnitude)."""
+    return [pghi(mag, lengths=[test.num_samples[utt]], seed=seed + i, **test.conf.kwargs()).float()
+            for i, (utt, mag) in enumerate(zip(test.utts, mags))]
+
+
 def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momentum: float, seed: int,
                  nj: int, checkpoint: str, oracle_conditioned: bool = False) -> List[dict]:
     """The two conditions of one model for every chosen utterance (and, with ``oracle_conditioned``, the
@@ -134,10 +157,7 @@ def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momen
         out = model.reconstruct(torch.from_numpy(cmvn.apply(logmag).astype(np.float32))[None])
         log_mag = out["log_magnitude"][0]
         phase = model.estimate_phase(out["heads"], log_mag) if has_phase else random_phase(log_mag.shape, seed + i)
-        mag = log_mag.exp().float()
-        x = istft(torch.polar(mag, phase.float()), length=test.num_samples[utt], **test.conf.kwargs())
-        _write(out_dir, entries, utt, tag, x.numpy())
-        mags.append(mag)
+        mags.append(log_mag.exp().float())
         phases.append(phase.float())
         if oracle_conditioned and has_phase:
             true_log_mag = torch.from_numpy(logmag.T.copy())
@@ -146,10 +166,8 @@ def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momen
             est = model.estimate_phase(heads, true_log_mag)
             x = istft(torch.polar(true_log_mag.exp().float(), est), length=test.num_samples[utt], **test.conf.kwargs())
             _write(out_dir, entries, utt, "orcMag_estPha", x.numpy())
-    if n_iter > 0:
-        refined = gla_batch(mags, phases, test, n_iter, momentum, nj)
-        for utt, x, n in zip(test.utts, refined, test.lengths()):
-            _write(out_dir, entries, utt, f"{tag}_GLA{n_iter}", x[:n].numpy())
+    write_phase_conditions(out_dir, entries, test, mags, {tag: phases, "estMag_PGHI": pghi_phases(mags, test, seed)},
+                           n_iter, momentum, nj)
     return entries
 
 
@@ -157,23 +175,16 @@ def decode_reference(test: TestSet, out_dir: Path, n_iter: int, momentum: float,
     """The oracle-magnitude conditions and the original audio of every chosen utterance."""
     entries: List[dict] = []
     mags, phases = [], []
-    kwargs = test.conf.kwargs()
     for i, utt in enumerate(test.utts):
         spec = matrix_to_spec(test.mats[utt])
-        n = test.num_samples[utt]
         save_wav(out_dir / "audio" / f"{utt}_true.wav", load_wav(test.wavs[utt], test.conf.sample_rate))
-        _write(out_dir, entries, utt, "orcMag_orcPha", istft(spec, length=n, **kwargs).numpy())
-        mag = spec.abs()
-        rand = random_phase(mag.shape, seed + i)
-        _write(out_dir, entries, utt, "orcMag_rdmPha", istft(torch.polar(mag, rand), length=n, **kwargs).numpy())
-        pghi_phase = pghi(mag, lengths=[n], seed=seed + i, **kwargs).float()
-        _write(out_dir, entries, utt, "orcMag_PGHI", istft(torch.polar(mag, pghi_phase), length=n, **kwargs).numpy())
-        mags.append(mag)
-        phases.append(rand)
-    if n_iter > 0:
-        refined = gla_batch(mags, phases, test, n_iter, momentum, nj)
-        for utt, x, n in zip(test.utts, refined, test.lengths()):
-            _write(out_dir, entries, utt, f"orcMag_rdmPha_GLA{n_iter}", x[:n].numpy())
+        _write(out_dir, entries, utt, "orcMag_orcPha", istft(spec, length=test.num_samples[utt],
+                                                             **test.conf.kwargs()).numpy())
+        mags.append(spec.abs())
+        phases.append(random_phase(spec.shape, seed + i))
+    write_phase_conditions(out_dir, entries, test, mags, {"orcMag_rdmPha": phases,
+                                                          "orcMag_PGHI": pghi_phases(mags, test, seed)},
+                           n_iter, momentum, nj)
     return entries
 
 

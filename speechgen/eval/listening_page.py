@@ -79,20 +79,30 @@ def _entries_by_utt(record: dict) -> Dict[str, Dict[str, dict]]:
     return table
 
 
+def _model_row(exp_root: Path, model: str, by_cond: Dict[str, dict], plain: List[str], glad: List[str],
+               head: str) -> str:
+    """One table row: the first condition of ``plain`` (without GLA) and of ``glad`` (with GLA) of ``model``."""
+    cells = [_cell(exp_root, exp_root / model, by_cond[plain[0]] if plain else None, f"{model} without GLA"),
+             _cell(exp_root, exp_root / model, by_cond[glad[0]] if glad else None, f"{model} with GLA")]
+    return f'<tr><td {head}</td>{"".join(cells)}</tr>'
+
+
 def _example_table(exp_root: Path, utt: str, models: Sequence[str], records: Dict[str, dict],
                    reference: dict) -> List[str]:
     rows = [f'<h3>Utterance ID: {html.escape(utt)}</h3>', "<table>",
             '<colgroup><col style="width:8%"><col style="width:46%"><col style="width:46%"></colgroup>',
             "<thead><tr><th>Model</th><th>Without GLA</th><th>With GLA</th></tr></thead><tbody>"]
-    for model in models:
-        record = records[model]
-        by_cond = _entries_by_utt(record).get(utt, {})
-        plain = [c for c in by_cond if c.startswith("estMag") and "_GLA" not in c]
-        glad = [c for c in by_cond if c.startswith("estMag") and "_GLA" in c]
+    for i, model in enumerate(models):
+        by_cond = _entries_by_utt(records[model]).get(utt, {})
+        own = [c for c in by_cond if c.startswith(("estMag_estPha", "estMag_rdmPha"))]
+        plain, glad = [c for c in own if "_GLA" not in c], [c for c in own if "_GLA" in c]
         css = "M" if any("rdmPha" in c for c in plain) else "J"
-        cells = [_cell(exp_root, exp_root / model, by_cond[plain[0]] if plain else None, f"{model} without GLA"),
-                 _cell(exp_root, exp_root / model, by_cond[glad[0]] if glad else None, f"{model} with GLA")]
-        rows.append(f'<tr><td class="model {css}">({html.escape(model)})</td>{"".join(cells)}</tr>')
+        rows.append(_model_row(exp_root, model, by_cond, plain, glad, f'class="model {css}">({html.escape(model)})'))
+        if i == 0:  # the model-free phase of the first model's estimated magnitude
+            pghi = [c for c in by_cond if c.startswith("estMag_PGHI")]
+            rows.append(_model_row(exp_root, model, by_cond, [c for c in pghi if "_GLA" not in c],
+                                   [c for c in pghi if "_GLA" in c],
+                                   f'class="model ref">PGHI<br><small>on {html.escape(model)}\'s |X|</small>'))
     ref = _entries_by_utt(reference).get(utt, {})
     ref_dir = exp_root / "reference"
     gla = next((c for c in ref if c.startswith("orcMag_rdmPha_GLA")), None)

@@ -34,6 +34,7 @@ CONDITION_LABELS = {
     "orcMag_orcPha": "oracle magnitude, oracle phase",
     "orcMag_rdmPha": "oracle magnitude, random phase",
     "orcMag_PGHI": "oracle magnitude, PGHI phase",
+    "estMag_PGHI": "est. magnitude, PGHI phase",
     "orcMag_estPha": "oracle magnitude, phase est. from it",
 }
 
