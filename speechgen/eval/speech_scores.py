@@ -195,8 +195,6 @@ def write_results(exp_root: Path, models: Sequence[str], out: Optional[Path] = N
 
 def training_rows(exp_root: Path, models: Sequence[str]) -> List[List[object]]:
     """One row per trained model: phase terms, parameters, epochs, best epoch, valid losses."""
-    import yaml
-
     rows = []
     for name in models:
         summary_path = exp_root / name / "summary.json"
