@@ -264,11 +264,10 @@ fresh() {
 # started from this config file, these options and inputs; otherwise start it afresh: removed, then
 # stamped anew (an edited config, or another one, trains from scratch)
 fresh_training() {
-  local dir=$1 config=$2
-  shift 2
-  set -- "$1" "$config" "${@:2}"
-  up_to_date "$dir/.stamp" "$@" && return 0
+  local dir=$1 config=$2 options=$3
+  shift 3
+  up_to_date "$dir/.stamp" "$options" "$config" "$@" && return 0
   rm -rf "$dir"
   mkdir -p "$dir"
-  write_stamp "$dir/.stamp" "$@"
+  write_stamp "$dir/.stamp" "$options" "$config" "$@"
 }

@@ -2,7 +2,8 @@
 
 A corpus kind is one class with a ``kind`` name (the recipes' ``--corpus`` value), a one-line
 ``layout``, a ``path_hint`` and ``utterances()``, in a module of its own in this package. The writer
-(:mod:`speechgen.corpora.writer`) turns the utterances of any kind into Kaldi data dirs; :mod:`speechgen.data.validate` checks them.
+(:mod:`speechgen.corpora.writer`) turns the utterances of any kind into Kaldi data dirs;
+:mod:`speechgen.data.validate` checks them.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from speechgen.data.audio import load_wav
 from speechgen.errors import DataError
@@ -79,9 +79,10 @@ def _entries_by_utt(record: dict) -> Dict[str, Dict[str, dict]]:
     return table
 
 
-def _model_row(exp_root: Path, model: str, by_cond: Dict[str, dict], plain: List[str], glad: List[str],
-               head: str) -> str:
-    """One table row: the first condition of ``plain`` (without GLA) and of ``glad`` (with GLA) of ``model``."""
+def _model_row(exp_root: Path, model: str, by_cond: Dict[str, dict], prefixes: Tuple[str, ...], head: str) -> str:
+    """One table row: ``model``'s first condition starting with one of ``prefixes``, without and with GLA."""
+    chosen = [c for c in by_cond if c.startswith(prefixes)]
+    plain, glad = [c for c in chosen if "_GLA" not in c], [c for c in chosen if "_GLA" in c]
     cells = [_cell(exp_root, exp_root / model, by_cond[plain[0]] if plain else None, f"{model} without GLA"),
              _cell(exp_root, exp_root / model, by_cond[glad[0]] if glad else None, f"{model} with GLA")]
     return f'<tr><td {head}</td>{"".join(cells)}</tr>'
@@ -94,14 +95,11 @@ def _example_table(exp_root: Path, utt: str, models: Sequence[str], records: Dic
             "<thead><tr><th>Model</th><th>Without GLA</th><th>With GLA</th></tr></thead><tbody>"]
     for i, model in enumerate(models):
         by_cond = _entries_by_utt(records[model]).get(utt, {})
-        own = [c for c in by_cond if c.startswith(("estMag_estPha", "estMag_rdmPha"))]
-        plain, glad = [c for c in own if "_GLA" not in c], [c for c in own if "_GLA" in c]
-        css = "M" if any("rdmPha" in c for c in plain) else "J"
-        rows.append(_model_row(exp_root, model, by_cond, plain, glad, f'class="model {css}">({html.escape(model)})'))
+        css = "M" if "estMag_rdmPha" in by_cond else "J"
+        rows.append(_model_row(exp_root, model, by_cond, ("estMag_estPha", "estMag_rdmPha"),
+                               f'class="model {css}">({html.escape(model)})'))
         if i == 0:  # the model-free phase of the first model's estimated magnitude
-            pghi = [c for c in by_cond if c.startswith("estMag_PGHI")]
-            rows.append(_model_row(exp_root, model, by_cond, [c for c in pghi if "_GLA" not in c],
-                                   [c for c in pghi if "_GLA" in c],
+            rows.append(_model_row(exp_root, model, by_cond, ("estMag_PGHI",),
                                    f'class="model ref">PGHI<br><small>on {html.escape(model)}\'s |X|</small>'))
     ref = _entries_by_utt(reference).get(utt, {})
     ref_dir = exp_root / "reference"
