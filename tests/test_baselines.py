@@ -12,7 +12,8 @@ from speechgen.bin import train
 from speechgen.data.dataset import Cmvn, SegmentDataset, lang_class_counts
 from speechgen.errors import ConfigError
 from speechgen.eval.latent import chance_accuracy, knn_accuracy, latent_structure, silhouette
-from speechgen.eval.manipulation import class_means, matched_references, mean_shift, naturalness
+from speechgen.eval.manipulation import (class_means, manipulate_and_score, matched_references, mean_shift,
+                                         naturalness)
 from speechgen.eval.report import write_results
 from speechgen.eval.tsne import CodeSet
 from speechgen.models import flows
@@ -69,6 +70,30 @@ def test_an_affine_flow_shifts_exactly_as_the_identity():
     shifted = [mean_shift(m, x, src, dst, class_means(m.encode(train_x), labels, 3), slice(None))
                for m in (nf, identity)]
     assert torch.allclose(shifted[0], shifted[1], atol=1e-10)
+
+
+def test_a_factorial_flow_moved_as_a_whole_code_shifts_as_the_identity():
+    """A fresh f-DNF is affine: moving its whole code by the class means is the data-space shift; moving
+    only the factor's part is not."""
+    torch.manual_seed(0)
+    fdnf = flows.MODELS.build("fdnf", {"n_frames": T, "n_bins": F, "levels": 2, "steps_per_level": 2, "hidden": 8,
+                                       "n_phones": 3, "n_speakers": 2}).to(torch.float64)
+    identity = Identity(n_frames=T, n_bins=F)
+    train_x = torch.randn(60, T, F, dtype=torch.float64)
+    train_y = {"phone": torch.arange(60) % 3, "spk": torch.arange(60) % 2}
+    x = torch.randn(12, T, F, dtype=torch.float64)
+    test_y = {"phone": torch.arange(12) % 3, "spk": (torch.arange(12) // 3) % 2}
+    fdnf.encode(train_x)  # ActNorm initialisation
+    classifiers = {f: MLPClassifier(label=f, n_classes=n, n_frames=T, n_bins=F, hidden=[8]).double().eval()
+                   for f, n in (("phone", 3), ("spk", 2))}
+
+    def shifted(model, whole_code):
+        _, details = manipulate_and_score(model, classifiers, model.encode(train_x), train_y, x, test_y,
+                                          {"phone": 3, "spk": 2}, "phone", per_segment=1, whole_code=whole_code)
+        return details["x_new"]
+
+    assert torch.allclose(shifted(fdnf, True), shifted(identity, False), atol=1e-10)
+    assert not torch.allclose(shifted(fdnf, False), shifted(identity, False), atol=1e-3)
 
 
 def test_trainer_evaluates_a_model_without_parameters(tmp_path):
@@ -213,7 +238,10 @@ def test_results_mark_rows_that_do_not_beat_the_identity_baseline(tmp_path):
         d = tmp_path / "exp" / f"train_{name}"
         (d / "manipulation").mkdir(parents=True)
         (d / "encode_test").mkdir()
-        (d / "manipulation" / "results.json").write_text(json.dumps({"model": model, **manipulation(delta, other, fd)}))
+        results = {"model": model, **manipulation(delta, other, fd)}
+        if name == "phone_dnf":  # as a factorial model would: a second row for its whole code moved
+            results["whole_code"] = manipulation(0.45, -0.2, 25.0)
+        (d / "manipulation" / "results.json").write_text(json.dumps(results))
         (d / "encode_test" / "structure_all.json").write_text(json.dumps(
             {"knn_phone": knn, "knn_spk": 0.1, "silhouette_phone": 0.0, "silhouette_spk": 0.0, "dims": 8, "k": 10,
              "folds": 5, "segments": 10, "tsne_points": 10, "chance_phone": 0.1, "chance_spk": 0.05}))
@@ -221,7 +249,9 @@ def test_results_mark_rows_that_do_not_beat_the_identity_baseline(tmp_path):
     nf_rows = [line for line in text.splitlines() if line.startswith("| nf `train_nf`")]
     dnf_rows = [line for line in text.splitlines() if line.startswith("| dnf `train_phone_dnf`")]
     assert len(nf_rows) == 3 and all("°" in row for row in nf_rows)
-    assert len(dnf_rows) == 3 and not any("°" in row for row in dnf_rows)
+    assert len(dnf_rows) == 6 and not any("°" in row for row in dnf_rows[::2])
+    whole = [row for row in dnf_rows if "(whole code moved)" in row]
+    assert len(whole) == 3 and all("°" in row for row in whole)
     assert "raw normalised segments (identity)" in text and "## Latent structure" in text
     assert "phone_dnf keeps its factor (phone k-NN ≥ 1.5 x NF's and above the raw segments'): 0.800 vs NF " \
            "0.300, raw 0.500: **yes**" in text

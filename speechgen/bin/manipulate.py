@@ -17,7 +17,7 @@ from speechgen.errors import DataError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
 from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
-from speechgen.models.abilities import Decoder, Encoder, model_name, require
+from speechgen.models.abilities import Decoder, Encoder, Factorised, model_name, require
 from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment
 
@@ -86,12 +86,8 @@ def write_examples(args: argparse.Namespace, test_set: SegmentDataset, cmvn, lan
     return examples
 
 
-def run(args: argparse.Namespace) -> dict:
-    model, info = load_experiment(args.exp_dir, args.checkpoint)
-    for ability in (Encoder, Decoder):
-        require(model, ability, f"speechgen-manipulate ({args.exp_dir})")
-    lang_dir = Path(info["lang_dir"])
-    n_classes = lang_class_counts(lang_dir)
+def load_classifiers(args: argparse.Namespace) -> dict:
+    """The phone and speaker MLPs of ``--phone-classifier`` / ``--spk-classifier``, checked."""
     classifiers = {}
     for factor, clf_dir in (("phone", args.phone_classifier), ("spk", args.spk_classifier)):
         clf, _ = load_experiment(clf_dir, "best.pt")
@@ -99,6 +95,18 @@ def run(args: argparse.Namespace) -> dict:
             what = f"label={clf.label}" if isinstance(clf, MLPClassifier) else f"model '{model_name(clf)}'"
             raise DataError(f"{clf_dir}: not a {factor} classifier ({what})")
         classifiers[factor] = clf
+    return classifiers
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Both manipulations of one model -> OUT_DIR/results.json; a factorial model also gets them with its
+    whole code moved (``results["whole_code"]``), the other reading of the paper's mean shift."""
+    model, info = load_experiment(args.exp_dir, args.checkpoint)
+    for ability in (Encoder, Decoder):
+        require(model, ability, f"speechgen-manipulate ({args.exp_dir})")
+    lang_dir = Path(info["lang_dir"])
+    n_classes = lang_class_counts(lang_dir)
+    classifiers = load_classifiers(args)
     torch.manual_seed(args.seed)
     _, train_x, train_y = load_set(args.train_dir, info["cmvn"], lang_dir)
     test_set, test_x, test_y = load_set(args.test_dir, info["cmvn"], lang_dir)
@@ -107,11 +115,14 @@ def run(args: argparse.Namespace) -> dict:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     converted = {}
     train_codes = batched(model.encode, train_x)
-    for factor in FACTORS:
-        result, details = manipulate_and_score(model, classifiers, train_codes, train_y, test_x, test_y, n_classes,
-                                               factor, args.per_segment, args.seed)
-        results[factor] = result.to_dict()
-        converted[factor] = details
+    for whole_code in (False, True) if isinstance(model, Factorised) else (False,):
+        scores = results.setdefault("whole_code", {}) if whole_code else results
+        for factor in FACTORS:
+            result, details = manipulate_and_score(model, classifiers, train_codes, train_y, test_x, test_y,
+                                                   n_classes, factor, args.per_segment, args.seed,
+                                                   whole_code=whole_code)
+            scores[factor] = result.to_dict()
+            converted.setdefault(factor, details)
     if args.examples > 0:
         results["examples"] = write_examples(args, test_set, info["cmvn"], lang_dir, converted)
     tmp = args.out_dir / "results.json.tmp"

@@ -3,7 +3,9 @@
 For a segment x of class c1 on factor A and a target class c2, the manipulated segment is
 ``x' = f(f^-1(x) + mu_{A,c2} - mu_{A,c1})``, where f^-1 is the model's ``encode``, f its ``decode``
 and mu_{A,c} the mean code of class c over the training set. For a factorial model only the part of
-the code that belongs to factor A moves (``model.factor_slices()``). The MLP classifiers then give
+the code that belongs to factor A moves (``model.factor_slices()``); the paper's formula leaves open
+whether mu_{A,c} is the class mean of that part or of the whole code, so ``whole_code=True`` gives
+the other reading (the whole code moves by its class means). The MLP classifiers then give
 ``p(c2|x)``, ``p(c2|x')`` on the moved factor and ``p(s|x)``, ``p(s|x')`` of the segment's own class
 on the other factor (Sun et al., ICASSP 2021, Table 1).
 
@@ -148,16 +150,16 @@ class ManipulationResult:
 def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_codes: torch.Tensor,
                          train_labels: Dict[str, torch.Tensor], test_feats: torch.Tensor,
                          test_labels: Dict[str, torch.Tensor], n_classes: Dict[str, int], factor: str,
-                         per_segment: int = 2, seed: int = 0, batch_size: int = 512):
+                         per_segment: int = 2, seed: int = 0, batch_size: int = 512, whole_code: bool = False):
     """Move ``factor`` of every test segment to ``per_segment`` other classes and score the results.
 
     ``train_codes`` (N, D) are the model's codes of the training segments, whose class means give the
-    shifts. Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
+    shifts; ``whole_code`` moves all of a factorial code, not only ``factor``'s part. Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
     """
     for ability in (Encoder, Decoder):
         require(model, ability, f"the {factor} manipulation")
     other = other_factor(factor)
-    part = factor_slice(model, factor)
+    part = slice(None) if whole_code else factor_slice(model, factor)
     means = class_means(train_codes, train_labels[factor], n_classes[factor])
     rows, targets = sample_targets(test_labels[factor].numpy(), n_classes[factor], per_segment, seed)
     rows_t, targets_t = torch.from_numpy(rows), torch.from_numpy(targets)

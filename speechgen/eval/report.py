@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from speechgen.corpora.writer import PHONE_SEGMENTS
+from speechgen.eval.manipulation import FACTORS
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -110,6 +111,18 @@ def _marked(stat: Sequence[float], baseline: Optional[float], is_baseline: bool)
     return _pm(stat) + ("" if is_baseline or _beats(stat[0], baseline) else " °")
 
 
+def _manipulation_entries(found: Dict[Path, Dict], dirs: Sequence[Path], rel_to: Path) -> List[tuple]:
+    """(row name, is the baseline, scores by factor) per model; a factorial model gets a second row for
+    the shift of its whole code (``whole_code`` in its results)."""
+    entries = []
+    for d in dirs:
+        name = _row_name(d, found[d]["model"], rel_to)
+        entries.append((name, d.name == f"train_{BASELINE}", found[d]))
+        if "whole_code" in found[d]:
+            entries.append((f"{name} (whole code moved)", False, found[d]["whole_code"]))
+    return entries
+
+
 def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = (),
                          eval_set: str = "test") -> List[str]:
     """The paper's two manipulation tables (ours: mean ± standard error over pairs; the identity
@@ -118,47 +131,48 @@ def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = ()
              for p in exp_root.glob(f"*/manipulation{suffix(eval_set)}/results.json")}
     if not found:
         return []
-    dirs = _ordered_dirs(found, order)
-    base = next((found[d] for d in dirs if d.name == f"train_{BASELINE}"), None)
+    entries = _manipulation_entries(found, _ordered_dirs(found, order), rel_to)
+    base = next((scores for _, is_base, scores in entries if is_base), None)
     parts = ["## Factor manipulation (mean shift in the latent space)", "",
              "MLP posteriors on the target class before (x) and after (x') the manipulation, and on the "
              "segment's own class of the other factor; mean ± standard error over the manipulated test "
              f"pairs. The `{BASELINE}` row is the model-free baseline: the same shift applied to the normalised "
-             "segments themselves, x' = x + xbar_c2 - xbar_c1. ° marks a δ no better than the baseline's. The "
+             "segments themselves, x' = x + xbar_c2 - xbar_c1. ° marks a δ no better than the baseline's. "
+             "A factorial model moves only the moved factor's part of its code; its \"whole code moved\" row "
+             "shifts the whole code by its class means (the paper's formula can be read either way). The "
              "paper's rows (TIMIT, Sun et al. 2021) are quoted for comparison; its DNF row is the DNF trained "
              "with the moved factor's labels.", ""]
     for factor, title in (("phone", "Phone manipulation"), ("spk", "Speaker manipulation")):
         ref = base[factor] if base else None
         rows = []
-        for d in dirs:
-            r, is_base = found[d][factor], d.name == f"train_{BASELINE}"
-            rows.append([_row_name(d, found[d]["model"], rel_to), _pm(r["moved_before"]), _pm(r["moved_after"]),
+        for name, is_base, scores in entries:
+            r = scores[factor]
+            rows.append([name, _pm(r["moved_before"]), _pm(r["moved_after"]),
                          _marked(r["moved_delta"], ref and ref["moved_delta"][0], is_base),
                          _pm(r["other_before"]), _pm(r["other_after"]),
                          _marked(r["other_delta"], ref and ref["other_delta"][0], is_base), r["pairs"]])
         for name, values in PAPER_MANIPULATION[factor].items():
             rows.append([f"paper: {name}", *[f"{v:.3f}" for v in values], ""])
         parts += [f"### {title}", "", markdown_table(["model", *MANIPULATION_HEADERS[factor], "pairs"], rows), ""]
-    return parts + naturalness_section(found, dirs, rel_to)
+    return parts + naturalness_section(entries)
 
 
-def naturalness_section(found: Dict[Path, Dict], dirs: Sequence[Path], rel_to: Path) -> List[str]:
+def naturalness_section(entries: Sequence[tuple]) -> List[str]:
     """Fréchet distances of the converted segments to real segments of their target classes."""
-    with_fd = [d for d in dirs if all("naturalness" in found[d][f] for f in ("phone", "spk"))]
+    with_fd = [e for e in entries if all("naturalness" in e[2][f] for f in FACTORS)]
     if not with_fd:
         return []
-    base = next((found[d] for d in with_fd if d.name == f"train_{BASELINE}"), None)
+    base = next((scores for _, is_base, scores in with_fd if is_base), None)
     rows = []
-    for d in with_fd:
-        cells = [found[d][f]["naturalness"]["fd"] for f in ("phone", "spk")]
-        is_base = d.name == f"train_{BASELINE}"
-        rows.append([_row_name(d, found[d]["model"], rel_to)] + [
-            f"{v:.1f}" + ("" if is_base or not base or _beats(v, base[f]["naturalness"]["fd"], False) else " °")
-            for v, f in zip(cells, ("phone", "spk"))])
-    first = found[with_fd[0]]
+    for name, is_base, scores in with_fd:
+        fds = {f: scores[f]["naturalness"]["fd"] for f in FACTORS}
+        rows.append([name] + [
+            f"{fds[f]:.1f}" + ("" if is_base or not base or _beats(fds[f], base[f]["naturalness"]["fd"], False) else " °")
+            for f in FACTORS])
+    first = with_fd[0][2]
     for key, name in (("fd_real", "real segments of the target classes (floor)"),
                       ("fd_unchanged", "unchanged segments x (no conversion)")):
-        rows.append([name] + [f"{first[f]['naturalness'][key]:.1f}" for f in ("phone", "spk")])
+        rows.append([name] + [f"{first[f]['naturalness'][key]:.1f}" for f in FACTORS])
     return ["### Naturalness of the converted segments", "",
             "Fréchet distance between the two MLPs' last hidden layers (concatenated) on the converted segments "
             "x' and on real test segments of the same target classes, one per pair, each class's segments in "
