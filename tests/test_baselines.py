@@ -259,6 +259,34 @@ def test_results_mark_rows_that_do_not_beat_the_identity_baseline(tmp_path):
     assert "| real segments of the target classes (floor) | 1.0 | 1.0 |" in text
 
 
+def test_readme_block_is_regenerated_from_the_runs_and_a_missing_block_is_named(tmp_path, capsys):
+    from speechgen.bin import make_results
+
+    stat = {"moved_before": [0.0, 0.0], "moved_after": [0.5, 0.0], "moved_delta": [0.5, 0.01],
+            "other_before": [0.5, 0.0], "other_after": [0.4, 0.0], "other_delta": [-0.1, 0.01], "pairs": 4,
+            "naturalness": {"fd": 20.0, "fd_real": 1.0, "fd_unchanged": 50.0, "fd_pairs": 4}}
+    for name, delta in (("identity", 0.5), ("fdnf", 0.6), ("nf", 0.1)):
+        d = tmp_path / "exp" / f"train_{name}" / "manipulation"
+        d.mkdir(parents=True)
+        results = {"model": name, "phone": dict(stat, moved_delta=[delta, 0.01]), "spk": stat}
+        if name == "fdnf":
+            results["whole_code"] = {"phone": stat, "spk": dict(stat, moved_delta=[0.7, 0.01])}
+        (d / "results.json").write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results: r -->\nold table\n<!-- /results: r -->\nrest\n")
+    args = ["--exp-root", str(tmp_path / "exp"), "--readme", str(readme), "--block", "r", "--order", "identity fdnf"]
+    assert make_results.main(args) == 0
+    lines = readme.read_text().split("\n")
+    assert lines[:2] == ["intro", "<!-- results: r -->"] and lines[-3:] == ["<!-- /results: r -->", "rest", ""]
+    assert "old table" not in lines and not any(line.startswith("| nf ") for line in lines)  # only --order's
+    assert "| identity | 0.500 | -0.100 | 0.500 | -0.100 | 20.0 | 20.0 |" in lines
+    assert "| fdnf | 0.600 | -0.100 ° | 0.500 ° | -0.100 ° | 20.0 ° | 20.0 ° |" in lines
+    assert "| fdnf (whole code moved) | 0.500 ° | -0.100 ° | 0.700 | -0.100 ° | 20.0 ° | 20.0 ° |" in lines
+    assert "| paper: f-DNF | 0.623 | -0.076 | 0.700 | -0.017 |  |  |" in lines
+    assert make_results.main([*args[:-4], "--block", "missing"]) == 1
+    assert "no block 'missing'" in capsys.readouterr().err
+
+
 def test_the_data_table_counts_utterances_from_the_phone_segments(tmp_path):
     from speechgen.eval.report import data_rows
 

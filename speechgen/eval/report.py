@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from speechgen.corpora.writer import PHONE_SEGMENTS
+from speechgen.errors import DataError
 from speechgen.eval.manipulation import FACTORS
 
 
@@ -106,32 +107,37 @@ def _beats(value: float, baseline: Optional[float], higher_is_better: bool = Tru
     return baseline is None or (value > baseline if higher_is_better else value < baseline)
 
 
-def _marked(stat: Sequence[float], baseline: Optional[float], is_baseline: bool) -> str:
-    """mean ± se, with ° where the identity row is at least as good (higher is better)."""
-    return _pm(stat) + ("" if is_baseline or _beats(stat[0], baseline) else " °")
+def _marked(stat: Sequence[float], baseline: Optional[float], is_baseline: bool, with_se: bool = True) -> str:
+    """mean ± se (or the mean alone), with ° where the identity row is at least as good (higher is better)."""
+    text = _pm(stat) if with_se else f"{stat[0]:.3f}"
+    return text + ("" if is_baseline or _beats(stat[0], baseline) else " °")
 
 
-def _manipulation_entries(found: Dict[Path, Dict], dirs: Sequence[Path], rel_to: Path) -> List[tuple]:
-    """(row name, is the baseline, scores by factor) per model; a factorial model gets a second row for
-    the shift of its whole code (``whole_code`` in its results)."""
+def _manipulation_entries(found: Dict[Path, Dict], dirs: Sequence[Path], name_of) -> List[tuple]:
+    """(row name, is the baseline, scores by factor) per model (``name_of(dir)`` names the row); a factorial
+    model gets a second row for the shift of its whole code (``whole_code`` in its results)."""
     entries = []
     for d in dirs:
-        name = _row_name(d, found[d]["model"], rel_to)
+        name = name_of(d)
         entries.append((name, d.name == f"train_{BASELINE}", found[d]))
         if "whole_code" in found[d]:
             entries.append((f"{name} (whole code moved)", False, found[d]["whole_code"]))
     return entries
 
 
+def _manipulation_results(exp_root: Path, eval_set: str) -> Dict[Path, Dict]:
+    return {p.parent.parent: _read_json(p) for p in exp_root.glob(f"*/manipulation{suffix(eval_set)}/results.json")}
+
+
 def manipulation_section(exp_root: Path, rel_to: Path, order: Sequence[str] = (),
                          eval_set: str = "test") -> List[str]:
     """The paper's two manipulation tables (ours: mean ± standard error over pairs; the identity
     baseline's row; the paper's rows), then the naturalness of the converted segments."""
-    found = {p.parent.parent: _read_json(p)
-             for p in exp_root.glob(f"*/manipulation{suffix(eval_set)}/results.json")}
+    found = _manipulation_results(exp_root, eval_set)
     if not found:
         return []
-    entries = _manipulation_entries(found, _ordered_dirs(found, order), rel_to)
+    entries = _manipulation_entries(found, _ordered_dirs(found, order),
+                                    lambda d: _row_name(d, found[d]["model"], rel_to))
     base = next((scores for _, is_base, scores in entries if is_base), None)
     parts = ["## Factor manipulation (mean shift in the latent space)", "",
              "MLP posteriors on the target class before (x) and after (x') the manipulation, and on the "
@@ -169,10 +175,7 @@ def naturalness_section(entries: Sequence[tuple]) -> List[str]:
         rows.append([name] + [
             f"{fds[f]:.1f}" + ("" if is_base or not base or _beats(fds[f], base[f]["naturalness"]["fd"], False) else " °")
             for f in FACTORS])
-    first = with_fd[0][2]
-    for key, name in (("fd_real", "real segments of the target classes (floor)"),
-                      ("fd_unchanged", "unchanged segments x (no conversion)")):
-        rows.append([name] + [f"{first[f]['naturalness'][key]:.1f}" for f in FACTORS])
+    rows += _fd_floor_rows(with_fd[0][2], 0)
     return ["### Naturalness of the converted segments", "",
             "Fréchet distance between the two MLPs' last hidden layers (concatenated) on the converted segments "
             "x' and on real test segments of the same target classes, one per pair, each class's segments in "
@@ -244,6 +247,63 @@ def structure_section(exp_root: Path, order: Sequence[str] = (), eval_set: str =
             markdown_table(["codes", "dims", "k-NN phone", "k-NN speaker", "silhouette phone",
                             "silhouette speaker"], rows), "",
             "The paper's reading of its t-SNE figure, checked:", "", *_structure_claims(sets), ""]
+
+
+def _fd_floor_rows(scores: Dict, cells_before: int) -> List[List[object]]:
+    """The naturalness table's two reference rows (floor, no conversion), FDs in the last two cells."""
+    return [[name] + [""] * cells_before + [f"{scores[f]['naturalness'][key]:.1f}" for f in FACTORS]
+            for key, name in (("fd_real", "real segments of the target classes (floor)"),
+                              ("fd_unchanged", "unchanged segments x (no conversion)"))]
+
+
+def summary_tables(exp_root: str | Path, names: Sequence[str], eval_set: str = "test") -> str:
+    """The latent-structure and manipulation results of the exp dirs ``train_<name>`` in two compact tables
+    (rows named by ``name``; ° where the identity baseline is at least as good), for a README."""
+    exp_root = Path(exp_root)
+    sets = [entry for entry in _structure_sets(exp_root, names, eval_set)
+            if entry[1].name.replace("train_", "") in names]
+    rows = [[label, *(f"{stats[k]:.3f}" for k in ("knn_phone", "knn_spk", "silhouette_phone", "silhouette_spk"))]
+            for label, _, _, stats in sets]
+    if sets:
+        rows.append(["chance", f"{sets[0][3]['chance_phone']:.3f}", f"{sets[0][3]['chance_spk']:.3f}", "", ""])
+    parts = [markdown_table(["codes", "k-NN phone", "k-NN speaker", "silhouette phone", "silhouette speaker"],
+                            rows), ""] if sets else []
+    found = {d: r for d, r in _manipulation_results(exp_root, eval_set).items()
+             if d.name.replace("train_", "") in names}
+    if not found:
+        return "\n".join(parts)
+    entries = _manipulation_entries(found, _ordered_dirs(found, names), lambda d: d.name.replace("train_", ""))
+    base = next((scores for _, is_base, scores in entries if is_base), None)
+    rows = []
+    for name, is_base, scores in entries:
+        cells = []
+        for f in FACTORS:
+            ref = base[f] if base else None
+            cells += [_marked(scores[f][k], ref and ref[k][0], is_base, with_se=False)
+                      for k in ("moved_delta", "other_delta")]
+        fds = [scores[f]["naturalness"]["fd"] for f in FACTORS]
+        refs = [base[f]["naturalness"]["fd"] if base else None for f in FACTORS]
+        cells += [f"{v:.1f}" + ("" if is_base or _beats(v, r, False) else " °") for v, r in zip(fds, refs)]
+        rows.append([name, *cells])
+    rows += _fd_floor_rows(entries[0][2], 4)
+    rows += [[f"paper: {name}", *(f"{PAPER_MANIPULATION[f][name][i]:.3f}" for f in FACTORS for i in (2, 5)), "", ""]
+             for name in PAPER_MANIPULATION["phone"]]
+    parts += [markdown_table(["model", "δ(q2) phone manip.", "δ(s)", "δ(s2) speaker manip.", "δ(q)",
+                              "FD phone-converted", "FD speaker-converted"], rows), ""]
+    return "\n".join(parts)
+
+
+def replace_block(path: str | Path, name: str, text: str) -> None:
+    """Put ``text`` between the lines ``<!-- results: NAME -->`` and ``<!-- /results: NAME -->`` of ``path``."""
+    path = Path(path)
+    begin, end = f"<!-- results: {name} -->", f"<!-- /results: {name} -->"
+    lines = path.read_text().split("\n") if path.is_file() else []
+    if begin not in lines or end not in lines or lines.index(begin) > lines.index(end):
+        raise DataError(f"{path}: no block '{name}'; put the lines '{begin}' and '{end}' where its tables go")
+    i, j = lines.index(begin), lines.index(end)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines[:i + 1] + [text.rstrip("\n")] + lines[j:]))
+    tmp.replace(path)
 
 
 def write_results(exp_root: str | Path, dump_dir: str | Path, out: str | Path | None = None,
