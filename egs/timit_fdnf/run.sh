@@ -11,13 +11,14 @@
 #   1  features: 20 x 200 log-magnitude spectrograms (25 ms / 10 ms, 400-point FFT, DC dropped)
 #      as Kaldi ark/scp, $nj parallel jobs -> $dump/{train,dev,test}; cmvn.npz from train only
 #   2  training of each model in --models (conf/<model>.yaml) -> $exp/train_<model>/; on --ngpu GPUs.
-#      `identity` is the model-free baseline (each segment its own code): nothing to train
+#      `identity` is the model-free baseline (each segment its own code): nothing to train. Then the
+#      posterior MLPs for phone and speaker (stage 5's judges) -> $exp/classifier_{phone,spk}
 #   3  encoding of the evaluated set (--eval-set, test by default) -> $exp/train_<model>/encode_test/
 #   4  t-SNE of the codes coloured by phone and by speaker -> $exp/train_<model>/figures/tsne.png,
 #      all models side by side -> $exp/tsne_grid.png (2 rows x one column per model), and the
 #      phone and speaker parts of factorial codes -> $exp/train_<model>/figures/tsne_parts.png;
 #      k-NN accuracy and t-SNE silhouette per factor -> encode_test/structure_{all,phone,spk}.json
-#   5  posterior MLPs for phone and speaker -> $exp/classifier_{phone,spk}; mean-shift manipulation
+#   5  the posterior MLPs' test accuracies (trained here if stage 2 was skipped); mean-shift manipulation
 #      of phone and of speaker with every model, scored by the MLPs and by a class-matched Frechet
 #      distance to real segments, with example spectrograms and audio
 #      -> $exp/train_<model>/manipulation/{results.json,examples.png,audio/}
@@ -112,6 +113,20 @@ fi
 # what a model is trained on (a training dir made from other inputs is trained afresh)
 train_inputs=("$dump/train/.stamp" "$dump/dev/.stamp" "$data/lang")
 
+# train_classifiers N: the posterior MLPs of phone and speaker -> $exp/classifier_{phone,spk}, queued on
+# the training pool (stage 2 puts them behind the models, so they fill the cores the last models leave)
+train_classifiers() {
+  local f
+  for f in phone spk; do
+    bg_slot "$(training_jobs)"
+    fresh_training "$exp/classifier_$f" "$(conf_of "classifier_$f")" "" "${train_inputs[@]}"
+    log "$1" "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
+    bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
+      --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
+      --exp-dir "$exp/classifier_$f" --resume
+  done
+}
+
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow)
   names=()
@@ -124,7 +139,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       --exp-dir "$exp/train_$m" --override $train_override --resume
     names+=("train_$m")
   done
-  bg_wait "${names[@]}"
+  train_classifiers 2
+  bg_wait "${names[@]}" classifier_phone classifier_spk
 fi
 
 # encode_with N DIR: the codes of the evaluated set by the model (or classifier) of DIR -> DIR/$enc
@@ -142,19 +158,34 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  # each t-SNE call also writes the codes' k-NN accuracy and silhouette: $d/$enc/structure_*.json
+  # each t-SNE call also writes the codes' k-NN accuracy and silhouette: $d/$enc/structure_*.json;
+  # $nj at a time, one thread each; the grid then reuses their cached embeddings
   tsne_opts="max_points=$max_tsne_points seed=$seed"
   grid_args=()
   grid_inputs=()
+  names=()
+  made=()  # the stamp of each job's figure
   for m in $models; do
     d=$exp/train_$m
     grid_args+=("$m=$d/$enc")
     grid_inputs+=("$d/$enc/.stamp")
-    png=$d/figures/tsne$sfx.png
-    fresh 4 "$png" "$d/figures/.tsne$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp" && continue
-    log 4 "t-SNE and k-NN accuracy of $d/$enc -> $png"
-    speechgen-plot-tsne "$m=$d/$enc" --out "$png" --max-points "$max_tsne_points" --seed "$seed"
-    write_stamp "$d/figures/.tsne$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp"
+    for kind in tsne tsne_parts; do
+      [ "$kind" = tsne ] || [ -f "$d/$enc/factor_slices.json" ] || continue
+      png=$d/figures/$kind$sfx.png
+      fresh 4 "$png" "$d/figures/.$kind$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp" && continue
+      sets=("$m=$d/$enc")
+      [ "$kind" = tsne ] || sets=("$m z_phone=$d/$enc:phone" "$m z_spk=$d/$enc:spk")
+      log 4 "t-SNE and k-NN accuracy of ${sets[*]} -> $png (log: $exp/log/$kind${sfx}_$m.log)"
+      bg_job "$nj" "$kind${sfx}_$m" env OMP_NUM_THREADS=1 speechgen-plot-tsne "${sets[@]}" --out "$png" \
+        --max-points "$max_tsne_points" --seed "$seed"
+      names+=("$kind${sfx}_$m")
+      made+=("$d/figures/.$kind$sfx.stamp")
+    done
+  done
+  bg_wait "${names[@]}"
+  for i in "${!names[@]}"; do
+    write_stamp "${made[$i]}" "$tsne_opts" "$(dirname "$(dirname "${made[$i]}")")/$enc/.stamp"
+    cat "$exp/log/${names[$i]}.log"
   done
   png=$exp/tsne_grid$sfx.png
   if [ ${#grid_args[@]} -gt 1 ] && ! fresh 4 "$png" "$exp/.tsne_grid$sfx.stamp" "$tsne_opts $models" "${grid_inputs[@]}"; then
@@ -162,28 +193,13 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     speechgen-plot-tsne "${grid_args[@]}" --out "$png" --max-points "$max_tsne_points" --seed "$seed"
     write_stamp "$exp/.tsne_grid$sfx.stamp" "$tsne_opts $models" "${grid_inputs[@]}"
   fi
-  for m in $models; do
-    d=$exp/train_$m
-    png=$d/figures/tsne_parts$sfx.png
-    [ -f "$d/$enc/factor_slices.json" ] || continue
-    fresh 4 "$png" "$d/figures/.tsne_parts$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp" && continue
-    log 4 "t-SNE of the phone and speaker parts of $m's codes -> $png"
-    speechgen-plot-tsne "$m z_phone=$d/$enc:phone" "$m z_spk=$d/$enc:spk" \
-      --out "$png" --max-points "$max_tsne_points" --seed "$seed"
-    write_stamp "$d/figures/.tsne_parts$sfx.stamp" "$tsne_opts" "$d/$enc/.stamp"
-  done
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  for f in phone spk; do
-    bg_slot "$(training_jobs)"
-    fresh_training "$exp/classifier_$f" "$(conf_of "classifier_$f")" "" "${train_inputs[@]}"
-    log 5 "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
-    bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
-      --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
-      --exp-dir "$exp/classifier_$f" --resume
-  done
-  bg_wait classifier_phone classifier_spk
+  if [ "$stage" -gt 2 ]; then  # stage 2 trains them
+    train_classifiers 5
+    bg_wait classifier_phone classifier_spk
+  fi
   for f in phone spk; do
     encode_with 5 "$exp/classifier_$f"
   done
