@@ -141,3 +141,20 @@ def test_a_nan_in_the_features_is_named_when_read(tmp_path, load):
         dataset[len(dataset) - 1]
     with pytest.raises(DataError, match=r"utt999_000 holds inf/NaN values"):
         Cmvn.estimate(root)
+
+
+def test_scps_the_project_writes_read_from_any_working_directory(tmp_path, monkeypatch):
+    import kaldiio
+
+    from speechgen.data.ark import ark_writer
+
+    (tmp_path / "recipe" / "dump").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "recipe")  # written as a recipe does, with paths relative to its folder
+    mats = {f"u{i}": np.full((3, 2), i, dtype=np.float32) for i in range(3)}
+    with ark_writer("dump/feats.ark", "dump/feats.scp") as writer:
+        for key, mat in mats.items():
+            writer(key, mat)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    back = kaldiio.load_scp(str(tmp_path / "recipe" / "dump" / "feats.scp"))
+    assert sorted(back) == sorted(mats) and all(np.array_equal(back[k], mats[k]) for k in mats)

@@ -8,15 +8,17 @@ does both in one process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import kaldiio
 import numpy as np
+import yaml
 
+from speechgen.data.ark import ark_writer
 from speechgen.bin import command
 from speechgen.corpora.writer import PHONE_SEGMENTS
 from speechgen.data.audio import load_wav
@@ -48,7 +50,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecC
     ark, scp = out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp"
     scp_tmp = scp.with_name(scp.name + ".tmp")
     n = 0
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp_tmp}") as writer:
+    with ark_writer(ark, scp_tmp) as writer:
         for utt in job_share(sorted(segments), nj, job):
             if utt not in wavs:
                 raise DataError(f"{data_dir / PHONE_SEGMENTS}: utterance {utt} is not in wav.scp")
@@ -116,6 +118,7 @@ def main(argv=None) -> int:
         for job in range(1, args.nj + 1):
             run_job(args.data_dir, args.out_dir, args.nj, job, conf)
     n = merge_jobs(args.data_dir, args.out_dir, args.nj)
+    (args.out_dir / "spec.yaml").write_text(yaml.safe_dump(dataclasses.asdict(conf), sort_keys=False))
     print(f"{n} segments of {conf.n_frames}x{conf.n_bins} -> {args.out_dir}/feats.scp")
     return 0
 

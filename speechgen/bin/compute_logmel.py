@@ -14,9 +14,9 @@ import shutil
 import sys
 from pathlib import Path
 
-import kaldiio
 import yaml
 
+from speechgen.data.ark import ark_writer
 from speechgen.bin import command
 from speechgen.data.audio import load_wav
 from speechgen.data.dataset import check_finite
@@ -37,8 +37,8 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: LogMelConfig
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_scps = [out_dir / f"{name}.{job}.scp.tmp" for name in ("feats", "ali")]
     frames = 0
-    with kaldiio.WriteHelper(f"ark,scp:{out_dir / f'feats.{job}.ark'},{tmp_scps[0]}") as feat_writer, \
-            kaldiio.WriteHelper(f"ark,scp:{out_dir / f'ali.{job}.ark'},{tmp_scps[1]}") as ali_writer:
+    with ark_writer(out_dir / f'feats.{job}.ark', tmp_scps[0]) as feat_writer, \
+            ark_writer(out_dir / f'ali.{job}.ark', tmp_scps[1]) as ali_writer:
         for utt in job_share(sorted(wavs), nj, job):
             x = load_wav(wavs[utt], conf.sample_rate)
             if num_feature_frames(len(x), conf) == 0:

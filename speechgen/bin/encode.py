@@ -9,10 +9,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import kaldiio
 import torch
 from torch.utils.data import DataLoader
 
+from speechgen.data.ark import ark_writer
 from speechgen.bin import command
 from speechgen.data.dataset import SegmentDataset
 from speechgen.models.abilities import Encoder, Factorised, require
@@ -31,7 +31,7 @@ def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = 
     seed_everything(seed)
     totals = defaultdict(float)
     scp_tmp = out_dir / "codes.scp.tmp"
-    with torch.no_grad(), kaldiio.WriteHelper(f"ark,scp:{out_dir / 'codes.ark'},{scp_tmp}") as writer:
+    with torch.no_grad(), ark_writer(out_dir / 'codes.ark', scp_tmp) as writer:
         for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             codes = model.encode(batch["feats"])
             for idx, code in zip(batch["idx"].tolist(), codes.numpy()):

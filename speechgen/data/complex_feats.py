@@ -18,12 +18,12 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import kaldiio
 import numpy as np
 import torch
 import yaml
 from torch.utils.data import Dataset
 
+from speechgen.data.ark import ark_writer
 from speechgen.data.audio import load_wav
 from speechgen.data.dataset import Cmvn, check_finite, open_feats_scp, read_mapping, read_matrix, resolve_loading
 from speechgen.data.jobs import gather_job_lines, job_share, write_lines_atomic
@@ -75,7 +75,7 @@ def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, jo
     ark, scp = out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp"
     scp_tmp = scp.with_name(scp.name + ".tmp")
     lengths = []
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp_tmp}") as writer:
+    with ark_writer(ark, scp_tmp) as writer:
         for utt in job_share(sorted(wavs), nj, job):
             x = load_wav(wavs[utt], conf.sample_rate)
             if x.size < conf.n_fft:
