@@ -13,6 +13,8 @@ STAGES = {
     "plot-tsne": "speechgen.bin.plot_tsne:main",
     "manipulate": "speechgen.bin.manipulate:main",
     "make-results": "speechgen.bin.make_results:main",
+    # any recipe's trained model, outside the recipe
+    "pack": "speechgen.bin.pack:main",
     # egs/timit_logmel
     "compute-logmel": "speechgen.bin.compute_logmel:main",
     "eval-logmel": "speechgen.bin.eval_logmel:main",

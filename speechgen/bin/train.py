@@ -57,17 +57,26 @@ def add_override_argument(p: argparse.ArgumentParser) -> None:
                         "run this script under torchrun --nproc_per_node N (trainer.batch_size is the global batch)")
 
 
-def write_data_info(exp_dir: Path, args: argparse.Namespace, cmvn_path: Path, **extra) -> None:
-    """Record what the model was trained on (and ``extra`` keys), so later stages need only EXP_DIR.
-    With several processes only rank 0 writes."""
+def write_data_info(exp_dir: Path, args: argparse.Namespace, cmvn_path: Path, settings_file: str, **extra) -> None:
+    """Record what the model was trained on (and ``extra`` keys) and copy what turns audio into its input
+    into EXP_DIR: the normalisation (cmvn.npz), the feature settings (``settings_file`` of the training
+    features) and the label tables (lang/), so later stages and users need only EXP_DIR. With several
+    processes only rank 0 writes."""
     if not is_main_process():
         return
     exp_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cmvn_path, exp_dir / "cmvn.npz")
+    settings = args.train_dir / settings_file if settings_file else None
+    if settings is not None and settings.is_file():
+        shutil.copyfile(settings, exp_dir / settings_file)
+    if args.lang_dir:
+        shutil.copytree(args.lang_dir, exp_dir / "lang", dirs_exist_ok=True)
     info = {"train_dir": str(args.train_dir.resolve()),
             "valid_dir": str(args.valid_dir.resolve()) if args.valid_dir else None,
             "lang_dir": str(args.lang_dir.resolve()) if args.lang_dir else None,
-            "cmvn": "cmvn.npz", **extra}
+            "cmvn": "cmvn.npz",
+            "features": settings_file if settings is not None and settings.is_file() else None,
+            "lang": "lang" if args.lang_dir else None, **extra}
     (exp_dir / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
 
 
@@ -93,7 +102,7 @@ def main(argv=None) -> int:
     kind.check(model, train_set, args.train_dir)
     fresh = not (args.exp_dir / "checkpoint.pt").exists()
     model.setup_training(cmvn, fresh, init_state(args, fresh), str(args.init_from))
-    write_data_info(args.exp_dir, args, cmvn_path, **kind.data_info(model, args.train_dir),
+    write_data_info(args.exp_dir, args, cmvn_path, kind.settings_file, **kind.data_info(model, args.train_dir),
                     init_from=str(args.init_from.resolve()) if args.init_from else None)
     hooks = kind.epoch_hooks(model, cmvn, args.figure_dir, args.lang_dir, args.train_dir, exp.trainer.seed)
     Trainer(exp, model, train_set, valid_set, args.exp_dir, epoch_hooks=hooks).fit(resume=args.resume)

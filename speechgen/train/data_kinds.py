@@ -29,7 +29,14 @@ from speechgen.yaml_io import load_yaml
 
 
 class DataKind:
-    """Base of the data kinds; ``load`` is trainer.feats_loading, ``seed`` trainer.seed."""
+    """Base of the data kinds; ``load`` is trainer.feats_loading, ``seed`` trainer.seed.
+
+    ``settings_file`` is the file of a feature dir that holds the analysis settings of its features
+    (sample rate, window, hop, ...); training copies it into the exp dir, so that a trained model can be
+    given new audio without the recipe's folders.
+    """
+
+    settings_file = ""
 
     def datasets(self, train_dir: Path, valid_dir: Optional[Path], cmvn: Cmvn, lang_dir: Optional[Path],
                  model: Any, load: str, seed: int) -> Tuple[Any, Any]:
@@ -60,6 +67,8 @@ DATA_KINDS = Registry("data kind", DataKind)
 class Segments(DataKind):
     """Fixed-size feature segments with their phone and speaker classes (:class:`SegmentDataset`)."""
 
+    settings_file = "spec.yaml"
+
     def datasets(self, train_dir, valid_dir, cmvn, lang_dir, model, load, seed):
         train = SegmentDataset(train_dir, cmvn, lang_dir, load=load)
         return train, (SegmentDataset(valid_dir, cmvn, lang_dir, load=load) if valid_dir else None)
@@ -76,6 +85,8 @@ class FrameWindows(DataKind):
         figure_windows: windows of the per-epoch figures (figures/epoch<N>.png, epochs.gif; 0: none),
             drawn from the first utterances of ``--figure-dir``.
     """
+
+    settings_file = "logmel.yaml"
 
     def __init__(self, edge: str = "clamp", windows_per_epoch: Optional[int] = None,
                  valid_windows: Optional[int] = None, figure_windows: Count = 16):
@@ -127,6 +138,8 @@ class ComplexCrops(DataKind):
         segment_frames: frames per crop.
         crops_per_utt: random crops of each training utterance per epoch.
     """
+
+    settings_file = "stft.yaml"
 
     def __init__(self, segment_frames: int = 64, crops_per_utt: int = 4):
         self.segment_frames, self.crops_per_utt = segment_frames, crops_per_utt

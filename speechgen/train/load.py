@@ -15,7 +15,8 @@ from speechgen.yaml_io import load_yaml
 def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: str = "cpu"):
     """Return ``(model, info)`` for a finished experiment dir; the model is in eval mode.
 
-    ``info`` holds the merged config dict, the data paths of ``data.yaml`` and the Cmvn.
+    ``info`` holds the merged config dict, the data paths of ``data.yaml`` and the Cmvn; its ``lang_dir`` is
+    the copy of the label tables in EXP_DIR/lang where training saved one.
     """
     exp_dir = Path(exp_dir)
     for name in ("config.yaml", checkpoint, "data.yaml", "cmvn.npz"):
@@ -29,4 +30,6 @@ def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: st
     info: Dict[str, Any] = load_yaml((exp_dir / "data.yaml").read_text())
     info["config"] = raw
     info["cmvn"] = Cmvn.load(exp_dir / "cmvn.npz")
+    if info.get("lang") and (exp_dir / info["lang"]).is_dir():  # the label tables saved with the model
+        info["lang_dir"] = str(exp_dir / info["lang"])
     return model, info

@@ -1,0 +1,79 @@
+"""Pack a trained model into one file that ``speechgen.load_model`` reads anywhere.
+
+``speechgen-pack EXP_DIR OUT.tar.gz`` writes ``model/`` with the config, the chosen checkpoint, the
+normalisation, the feature settings, the label tables and ``manifest.yaml`` (speechgen version, the
+model, what it was trained on, its training summary). Nothing of the recipe's folders is needed to
+load it.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+import yaml
+
+import speechgen
+from speechgen.bin import command
+from speechgen.errors import DataError
+from speechgen.yaml_io import load_yaml
+
+#: the files of an exp dir that a packed model carries (when present), besides the checkpoint
+PACKED_FILES = ("config.yaml", "data.yaml", "cmvn.npz", "spec.yaml", "logmel.yaml", "stft.yaml", "summary.json")
+
+
+def manifest(exp_dir: Path, checkpoint: str) -> dict:
+    """What a packed model says about itself."""
+    data = load_yaml((exp_dir / "data.yaml").read_text())
+    summary = load_yaml((exp_dir / "summary.json").read_text()) if (exp_dir / "summary.json").is_file() else {}
+    return {"speechgen_version": speechgen.__version__,
+            "packed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model": load_yaml((exp_dir / "config.yaml").read_text()).get("model"),
+            "checkpoint": checkpoint, "exp_dir": str(exp_dir.resolve()),
+            "trained_on": {key: data.get(key) for key in ("train_dir", "valid_dir", "lang_dir")},
+            "training": {key: summary.get(key) for key in ("epochs", "best_epoch", "best_loss", "parameters")
+                         if key in summary}}
+
+
+def pack(exp_dir: Path, out: Path, checkpoint: str = "best.pt") -> Path:
+    """Write ``out`` (.tar.gz) from ``exp_dir``; the model loads from it with ``speechgen.load_model``."""
+    for name in ("config.yaml", "data.yaml", "cmvn.npz", checkpoint):
+        if not (exp_dir / name).is_file():
+            raise DataError(f"{exp_dir / name}: missing; pack a trained exp dir (or pick another --checkpoint)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for name in (*PACKED_FILES, checkpoint):
+            if (exp_dir / name).is_file():
+                tar.add(exp_dir / name, arcname=f"model/{name}")
+        if (exp_dir / "lang").is_dir():
+            tar.add(exp_dir / "lang", arcname="model/lang")
+        text = yaml.safe_dump(manifest(exp_dir, checkpoint), sort_keys=False).encode()
+        info = tarfile.TarInfo("model/manifest.yaml")
+        info.size, info.mtime = len(text), int(datetime.datetime.now().timestamp())
+        tar.addfile(info, io.BytesIO(text))
+    os.replace(tmp, out)
+    return out
+
+
+@command("speechgen-pack")
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="speechgen-pack",
+        description="Pack a trained model (weights, config, normalisation, feature settings, label tables and a "
+                    "manifest) into OUT (.tar.gz), loadable anywhere with speechgen.load_model(OUT).")
+    p.add_argument("exp_dir", type=Path, help="the model's exp dir (written by speechgen-train)")
+    p.add_argument("out", type=Path, help="the packed file, e.g. fdnf.tar.gz")
+    p.add_argument("--checkpoint", default="best.pt", help="the weights packed (a file of EXP_DIR)")
+    args = p.parse_args(argv)
+    out = pack(args.exp_dir, args.out, args.checkpoint)
+    print(f"packed {args.exp_dir} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
