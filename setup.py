@@ -15,6 +15,7 @@ STAGES = {
     "make-results": "speechgen.bin.make_results:main",
     # any recipe's trained model, outside the recipe
     "pack": "speechgen.bin.pack:main",
+    "convert": "speechgen.bin.convert:main",
     # egs/timit_logmel
     "compute-logmel": "speechgen.bin.compute_logmel:main",
     "eval-logmel": "speechgen.bin.eval_logmel:main",

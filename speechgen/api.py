@@ -13,6 +13,7 @@ model (``speechgen-pack``) is the same files in one ``.tar.gz``. Either loads wi
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tarfile
@@ -41,6 +42,8 @@ class TrainedModel:
     """A trained model with what turns a waveform into its input.
 
     ``labels`` maps each factor (``phone``, ``spk``) to its class names in class-id order;
+    ``class_means`` each factor's mean code per class over the training set, where saved
+    (``class_means.npz``, see :mod:`speechgen.eval.conversion`);
     ``settings`` are the feature settings (a :class:`SegmentSpecConfig`, :class:`LogMelConfig` or
     :class:`STFTConfig`), None for a model trained on features with no settings file.
     """
@@ -51,6 +54,7 @@ class TrainedModel:
     settings: Optional[object]
     labels: Dict[str, List[str]]
     source: Path
+    class_means: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def sample_rate(self) -> int:
@@ -118,8 +122,11 @@ def _read_labels(lang_dir: Optional[str]) -> Dict[str, List[str]]:
 
 def _load_dir(exp_dir: Path, checkpoint: str, device: str, source: Path) -> TrainedModel:
     model, info = load_experiment(exp_dir, checkpoint, device)
+    means = exp_dir / "class_means.npz"
+    with np.load(means) if means.is_file() else contextlib.nullcontext({}) as saved:
+        class_means = {factor: saved[factor] for factor in saved}
     return TrainedModel(model=model, config=info["config"], cmvn=info["cmvn"], settings=_read_settings(exp_dir, info),
-                        labels=_read_labels(info.get("lang_dir")), source=source)
+                        labels=_read_labels(info.get("lang_dir")), source=source, class_means=class_means)
 
 
 def load_model(path: str | Path, checkpoint: str = "best.pt", device: str = "cpu") -> TrainedModel:

@@ -19,11 +19,13 @@ import yaml
 
 import speechgen
 from speechgen.bin import command
-from speechgen.errors import DataError
+from speechgen.errors import DataError, SpeechgenError
+from speechgen.eval.conversion import ensure_class_means
 from speechgen.yaml_io import load_yaml
 
 #: the files of an exp dir that a packed model carries (when present), besides the checkpoint
-PACKED_FILES = ("config.yaml", "data.yaml", "cmvn.npz", "spec.yaml", "logmel.yaml", "stft.yaml", "summary.json")
+PACKED_FILES = ("config.yaml", "data.yaml", "cmvn.npz", "spec.yaml", "logmel.yaml", "stft.yaml", "summary.json",
+                "class_means.npz")
 
 
 def manifest(exp_dir: Path, checkpoint: str) -> dict:
@@ -70,6 +72,12 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path, help="the packed file, e.g. fdnf.tar.gz")
     p.add_argument("--checkpoint", default="best.pt", help="the weights packed (a file of EXP_DIR)")
     args = p.parse_args(argv)
+    config = args.exp_dir / "config.yaml"
+    if config.is_file() and load_yaml(config.read_text()).get("data", "segments") == "segments":
+        try:  # what speechgen-convert needs of a segment model
+            ensure_class_means(args.exp_dir)
+        except SpeechgenError as err:
+            print(f"packing without the class means of the codes: {err}", file=sys.stderr)
     out = pack(args.exp_dir, args.out, args.checkpoint)
     print(f"packed {args.exp_dir} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
