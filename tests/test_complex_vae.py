@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
+from speechgen.data.dataset import Cmvn
 from speechgen.errors import ConfigError
 from speechgen.losses.von_mises import (
     frequency_difference,
@@ -148,6 +149,34 @@ def test_frozen_magnitude_networks_get_no_gradients():
     assert all(p.grad is None for p in model.encoder.parameters())
     assert all(p.grad is None for p in model.magnitude_decoder.parameters())
     assert any(p.grad is not None for p in model.phase_decoder.parameters())
+
+
+def test_linear_path_starts_at_the_pca_of_the_training_frames():
+    """On frames of rank k = latent_dim the model starts as PCA: its reconstruction is exact; a model
+    started from M keeps M's weights instead."""
+    gen = torch.Generator().manual_seed(0)
+    k, f = SMALL["latent_dim"], SMALL["n_bins"]
+    frames = torch.randn(400, k, generator=gen) @ torch.randn(k, f, generator=gen) + 0.5
+    batches = [{"feats": frames[i:i + 100].view(10, 10, f), "mask": torch.ones(10, 10, dtype=torch.bool)}
+               for i in range(0, 400, 100)]
+    model = ComplexSpectrogramVAE(phase_terms=(), linear_path=True, **SMALL)
+    model.setup_training(Cmvn(np.zeros(f), np.ones(f)), fresh=True)
+    assert model.needs_data_pass
+    model.init_from_data(batches)
+    assert not model.needs_data_pass
+    x = frames[:50].view(5, 10, f)
+    z = model.encode(x)  # whitened coordinates: unit variance over the training frames
+    assert torch.allclose(model.encode(frames.view(40, 10, f)).transpose(1, 2).reshape(-1, k).var(0),
+                          torch.ones(k), atol=0.05)
+    assert torch.allclose(model.reconstruct(x)["log_magnitude"].transpose(1, 2), x, atol=1e-3)
+    assert z.shape == (5, k, 10)
+    joint = ComplexSpectrogramVAE(phase_terms=("gd",), linear_path=True, **SMALL)
+    joint.setup_training(Cmvn(np.zeros(f), np.ones(f)), fresh=True,
+                         init_state=model.state_dict())
+    assert not joint.needs_data_pass
+    assert torch.equal(joint.encoder.linear.weight, model.encoder.linear.weight)
+    with pytest.raises(ConfigError, match="linear_path needs magnitude_domain: log"):
+        ComplexSpectrogramVAE(linear_path=True, magnitude_domain="linear", **SMALL)
 
 
 def test_bad_options_are_config_errors():

@@ -90,31 +90,45 @@ def _frame_stack(n_in: int, hidden: int, n_out: int, context: int, act: str) -> 
     )
 
 
-class FrameEncoder(nn.Module):
+class _FrameGaussian(nn.Module):
+    """(B, n_in, T) -> Gaussian mean and log-variance, each (B, n_out, T), from a :func:`_frame_stack`; with
+    ``linear`` a frame-wise linear map is added to the mean (see :meth:`start_linear`)."""
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, context: int, act: str, linear: bool = False):
+        super().__init__()
+        self.net = _frame_stack(n_in, hidden, 2 * n_out, context, act)
+        self.linear = nn.Conv1d(n_in, n_out, 1) if linear else None
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        mean, logvar = self.net(x).chunk(2, dim=1)
+        return (mean if self.linear is None else mean + self.linear(x)), logvar
+
+    @torch.no_grad()
+    def start_linear(self, weight: Tensor, bias: Tensor, logvar: Tensor) -> None:
+        """Set the linear map (n_out, n_in) + bias and start the network's mean at 0 and its log-variance at
+        ``logvar`` (n_out,): the whole is then that linear Gaussian, which training refines."""
+        self.linear.weight.copy_(weight.unsqueeze(-1))
+        self.linear.bias.copy_(bias)
+        last = self.net[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.cat([torch.zeros_like(logvar), logvar]))
+
+
+class FrameEncoder(_FrameGaussian):
     """``q(z | |X|)``: (B, F, T) normalised log-magnitude -> mean and log-variance, each (B, D, T).
 
     The first layer sees ``2 * context + 1`` frames; the rest are frame-wise.
     """
 
-    def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str):
-        super().__init__()
-        self.net = _frame_stack(n_bins, hidden, 2 * latent_dim, context, act)
-
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        mu, logvar = self.net(x).chunk(2, dim=1)
-        return mu, logvar
+    def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str, linear: bool = False):
+        super().__init__(n_bins, hidden, latent_dim, context, act, linear)
 
 
-class MagnitudeDecoder(nn.Module):
+class MagnitudeDecoder(_FrameGaussian):
     """``p(|X| | z)``: (B, D, T) -> Gaussian mean and log-variance, each (B, F, T)."""
 
-    def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str):
-        super().__init__()
-        self.net = _frame_stack(latent_dim, hidden, 2 * n_bins, context, act)
-
-    def forward(self, z: Tensor) -> Tuple[Tensor, Tensor]:
-        mean, logvar = self.net(z).chunk(2, dim=1)
-        return mean, logvar
+    def __init__(self, n_bins: int, hidden: int, latent_dim: int, context: int, act: str, linear: bool = False):
+        super().__init__(latent_dim, hidden, n_bins, context, act, linear)
 
 
 class PhaseDecoder(nn.Module):
@@ -179,6 +193,10 @@ class ComplexSpectrogramVAE(GenerativeModel):
         term_weights: optional weight per phase term (default 1 each).
         freeze_magnitude: keep the encoder and magnitude decoder fixed (e.g. initialised from a trained
             model M) and train the phase decoder only.
+        linear_path: add a frame-wise linear map to the encoder mean and to the magnitude decoder mean, and
+            on a fresh run (not one started from M) start them at the probabilistic PCA of the training
+            frames with the non-linear networks' means at zero (:meth:`init_from_data`): training then
+            starts from PCA's reconstruction with ``latent_dim`` components (log domain only).
 
     Its codes are per frame, ``encode: (B, T, F) -> (B, D, T)``, and ``reconstruct`` returns the
     log-magnitude with the phase heads, so it declares none of the segment interfaces of
@@ -193,7 +211,7 @@ class ComplexSpectrogramVAE(GenerativeModel):
                  detach_magnitude: bool = True, phase_channels: int = 16, phase_layers: int = 4,
                  phase_z_channels: int = 4, phase_dilations: Sequence[int] = (1, 2, 4, 1),
                  term_weights: Optional[Dict[str, float]] = None, freeze_magnitude: bool = False,
-                 fixed_logvar: Optional[float] = None):
+                 fixed_logvar: Optional[float] = None, linear_path: bool = False):
         super().__init__()
         phase_terms = tuple(phase_terms or ())
         unknown = [t for t in phase_terms if t not in PHASE_TERMS]
@@ -206,6 +224,8 @@ class ComplexSpectrogramVAE(GenerativeModel):
                                     ("concentration", concentration, ("predicted", "fixed"))):
             if value not in allowed:
                 raise ConfigError(f"{key}={value!r}; use one of {', '.join(allowed)}")
+        if linear_path and (magnitude_domain != "log" or latent_dim > n_bins):
+            raise ConfigError(f"linear_path needs magnitude_domain: log and latent_dim <= n_bins ({n_bins})")
         if context < 0 or latent_dim < 1:
             raise ConfigError(f"context={context} must be >= 0 and latent_dim={latent_dim} >= 1")
         weights = dict(term_weights or {})
@@ -224,8 +244,9 @@ class ComplexSpectrogramVAE(GenerativeModel):
         self.register_buffer("feat_std", torch.ones(n_bins))
         bins = torch.arange(n_bins, dtype=torch.float32).view(n_bins, 1)
         self.register_buffer("if_offset", 2.0 * math.pi * hop_length * bins / n_fft, persistent=False)
-        self.encoder = FrameEncoder(n_bins, hidden, latent_dim, context, activation)
-        self.magnitude_decoder = MagnitudeDecoder(n_bins, hidden, latent_dim, context, activation)
+        self.linear_path, self._pca_pending = linear_path, False
+        self.encoder = FrameEncoder(n_bins, hidden, latent_dim, context, activation, linear_path)
+        self.magnitude_decoder = MagnitudeDecoder(n_bins, hidden, latent_dim, context, activation, linear_path)
         self.phase_decoder = None
         if freeze_magnitude:
             for module in (self.encoder, self.magnitude_decoder):
@@ -257,7 +278,39 @@ class ComplexSpectrogramVAE(GenerativeModel):
         elif self.freeze_magnitude and fresh:
             raise ConfigError("model_conf.freeze_magnitude needs --init-from (a trained model M); otherwise the "
                               "magnitude networks stay random")
+        self._pca_pending = self.linear_path and fresh and init_state is None
         self.set_feature_stats(cmvn.mean, cmvn.std)
+
+    @property
+    def needs_data_pass(self) -> bool:
+        """A fresh ``linear_path`` model starts from the PCA of the training frames."""
+        return self._pca_pending
+
+    @torch.no_grad()
+    def init_from_data(self, batches) -> None:
+        """Start the linear paths at the probabilistic PCA of the (valid) frames of ``batches``: the encoder
+        maps a frame to its whitened coordinates on the top ``latent_dim`` components, with the posterior
+        variance ``sigma^2 / lambda`` of each; the decoder maps back. Moments are accumulated in float64."""
+        total, outer, count = 0.0, 0.0, 0
+        for batch in batches:
+            x = batch["feats"]
+            mask = batch.get("mask")
+            x = (x[mask.bool()] if mask is not None else x.reshape(-1, x.shape[-1])).double()
+            total, outer, count = total + x.sum(0), outer + x.T @ x, count + len(x)
+        mean = total / count
+        lam, vecs = torch.linalg.eigh(outer / count - torch.outer(mean, mean))
+        lam, basis = lam.flip(0)[:self.latent_dim].clamp_min(1e-6), vecs.flip(1)[:, :self.latent_dim].T
+        resid = (torch.diagonal(outer / count) - mean ** 2 - (basis ** 2 * lam[:, None]).sum(0)).clamp_min(1e-6)
+        noise = math.exp(self.fixed_logvar) if self.fixed_logvar is not None else resid.mean().item()
+        enc = basis / lam.sqrt()[:, None]
+        self.encoder.start_linear(enc.float(), (-enc @ mean).float(), torch.log(noise / lam).clamp(-10.0, 0.0).float())
+        # the decoder's log-variance passes through min_logvar + softplus(. - min_logvar)
+        target = resid.log().clamp_min(self.min_logvar + 1e-3) - self.min_logvar
+        raw = self.min_logvar + torch.log(torch.expm1(target))
+        self.magnitude_decoder.start_linear((basis.T * lam.sqrt()).float(), mean.float(), raw.float())
+        self._pca_pending = False
+        log.info("started the linear paths at the PCA of %d frames (%d components: %.1f%% of the variance)",
+                 count, self.latent_dim, 100.0 * lam.sum().item() / (resid.sum() + lam.sum()).item())
 
     def set_feature_stats(self, mean, std) -> None:
         """Per-bin mean and std (F,) of the training log-magnitudes the features were normalised with."""
