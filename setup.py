@@ -39,6 +39,8 @@ REQUIRES = [
     "tqdm>=4.60",
     "matplotlib>=3.7",
     "scikit-learn>=1.3",
+    # training curves and figures for `tensorboard --logdir exp` (speechgen.train.tensorboard_log)
+    "tensorboard>=2.10",
     # Praat TextGrids (the Montreal Forced Aligner's alignments) of --corpus wavdir/librispeech
     "praatio>=6.0",
 ]

@@ -65,6 +65,28 @@ def test_experiment_dir_contents(tmp_path, datasets):
     assert "epoch 3/3" in (exp_dir / "train.log").read_text()
 
 
+def tensorboard_scalars(exp_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(exp_dir / "tensorboard"))
+    acc.Reload()
+    return {tag: [(e.step, round(e.value, 6)) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_curves_per_step_and_epoch_and_the_same_after_a_resume(tmp_path, datasets):
+    run(tmp_path / "full", datasets, 3)
+    run(tmp_path / "split", datasets, 2)
+    run(tmp_path / "split", datasets, 3, resume=True)
+    full = tensorboard_scalars(tmp_path / "full")
+    steps = len(losses(tmp_path / "full")) * 3  # 48 segments in batches of 16: 3 steps an epoch
+    assert [s for s, _ in full["step/loss"]] == list(range(1, steps + 1))
+    assert [v for _, v in full["epoch/valid_loss"]] == [round(r[2], 6) for r in losses(tmp_path / "full")]
+    assert [s for s, _ in full["epoch/epoch"]] == [3, 6, 9] and "epoch/lr" in full
+    split = tensorboard_scalars(tmp_path / "split")
+    assert {tag: sorted(set(v)) for tag, v in split.items()} == {tag: sorted(set(v)) for tag, v in full.items()}
+    assert split["step/loss"] == full["step/loss"]  # nothing written twice
+
+
 def test_existing_checkpoint_without_resume_is_refused(tmp_path, datasets):
     run(tmp_path / "exp", datasets, 1)
     with pytest.raises(TrainingError, match="pass --resume"):

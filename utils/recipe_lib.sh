@@ -86,8 +86,34 @@ feature_jobs() {
   "$script" --nj "$nj" --merge "$@" "$src" "$dst"
 }
 
-# bg_slot N: wait until fewer than N of this recipe's background jobs run
-bg_slot() { while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do wait -n || true; done; }
+# bg_progress: print each background training's newest epoch line once, as it appears in its log
+# (epoch, loss, seconds per epoch and the time left), so trainings side by side show how they go
+declare -A bg_shown=()
+bg_names=()
+bg_progress() {
+  local name line
+  for name in "${bg_names[@]}"; do
+    line=$(grep -h " INFO epoch [0-9]*/[0-9]* step " "$exp/log/$name.log" 2>/dev/null | tail -n 1) || true
+    if [ -z "$line" ] || [ "$line" = "${bg_shown[$name]:-}" ]; then continue; fi
+    bg_shown[$name]=$line
+    echo "$line" | awk -v job="$name" '{
+      for (i = 1; i <= NF; i++) if ($i == "epoch") { split($(i + 1), e, "/"); sec = $(i + 4); sub(/s$/, "", sec) }
+      loss = ""; for (i = 1; i <= NF; i++) if ($i ~ /^(valid|train)_loss=/ && loss !~ /^valid/) loss = $i
+      printf "%s   %s: epoch %d/%d %s (%.0f s/epoch, about %.0f min left)\n", $2, job, e[1], e[2], loss, sec,
+             (e[2] - e[1]) * sec / 60 }'
+  done
+}
+
+# bg_slot N: wait until fewer than N of this recipe's background jobs run, showing their progress
+bg_slot() { while [ "$(jobs -rp | wc -l)" -ge "$1" ]; do sleep 1; bg_progress; done; }
+
+# bg_watch: wait for every background job, showing the progress of those in bg_names (then emptied)
+bg_watch() {
+  bg_slot 1
+  wait
+  bg_progress
+  bg_names=()
+}
 
 # bg_job N NAME CMD...: run CMD in the background once fewer than N of this recipe's jobs run;
 # its output goes to $exp/log/NAME.log, its exit status to $exp/log/NAME.rc
@@ -97,13 +123,14 @@ bg_job() {
   mkdir -p "$exp/log"
   bg_slot "$n"
   rm -f "$exp/log/$name.rc"
+  bg_names+=("$name")
   ( rc=0; "$@" > "$exp/log/$name.log" 2>&1 || rc=$?; echo "$rc" > "$exp/log/$name.rc" ) &
 }
 
-# bg_wait NAME...: wait for the background jobs; stop the recipe naming the log of each failed one
+# bg_wait NAME...: wait for the background jobs (showing progress); stop the recipe naming the log of each failed one
 # (a job's "nothing to do" notice, e.g. of a finished training, is repeated on stderr)
 bg_wait() {
-  wait
+  bg_watch
   local name failed=0
   for name in "$@"; do
     grep -h "nothing to do" "$exp/log/$name.log" >&2 2>/dev/null || true

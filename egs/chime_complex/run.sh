@@ -128,7 +128,9 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for m in $models; do
     if [ "$m" = M ]; then
       log 2 "training M ($(conf_of M)) -> $exp/M (log: $exp/log/train_M.log)"
-      train_model M
+      bg_names+=(train_M)
+      train_model M &
+      bg_watch
       [ "$(cat "$exp/log/train_M.rc")" = 0 ] || { tail -5 "$exp/log/train_M.log" >&2; echo "$0: training M failed" >&2; exit 1; }
       grep -h "nothing to do" "$exp/log/train_M.log" || true
     else
@@ -143,9 +145,10 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for m in "${joint[@]}"; do
     bg_slot "$(training_jobs)"
     log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
+    bg_names+=("train_$m")
     train_model "$m" &
   done
-  wait
+  bg_watch
   for m in "${joint[@]}"; do
     if [ "$(cat "$exp/log/train_$m.rc" 2>/dev/null)" != 0 ]; then
       tail -5 "$exp/log/train_$m.log" >&2; echo "$0: training $m failed (see $exp/log/train_$m.log)" >&2; exit 1

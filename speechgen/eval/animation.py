@@ -171,8 +171,11 @@ class EpochFigureHook:
     def __call__(self, trainer) -> None:
         fig_dir = trainer.exp_dir / "figures"
         title = f"{trainer.exp.model}: epoch {trainer.epoch}"
-        if self.render(trainer.model, fig_dir / f"epoch{trainer.epoch}.png", title):
+        png = fig_dir / f"epoch{trainer.epoch}.png"
+        if self.render(trainer.model, png, title):
             make_gif(epoch_pngs(fig_dir), fig_dir / "epochs.gif")
+            if getattr(trainer, "tensorboard", None) is not None:
+                trainer.tensorboard.png("figures/windows", png, trainer.step)
 
 
 def plot_phone_tsne(codes: np.ndarray, phones: Sequence[str], out_png: str | Path, title: str,

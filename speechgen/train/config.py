@@ -71,6 +71,7 @@ class TrainerConfig:
     keep_epoch_snapshots: int = 0  # 0 keeps every epoch<N>.pt; N>0 keeps the last N
     valid_interval: int = 1  # validate every N epochs
     num_threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    tensorboard: bool = True  # event files under EXP_DIR/tensorboard (speechgen.train.tensorboard_log)
 
 
 @dataclass

@@ -49,6 +49,7 @@ from speechgen.models.gan_parts import MultiOptimizerModel
 from speechgen.train import distributed
 from speechgen.train.config import (ExperimentConfig, build_optimizer, build_scheduler, save_config,
                                     set_length_in_steps)
+from speechgen.train.tensorboard_log import TensorBoardLog
 from speechgen.train.files import atomic_torch_save, load_checkpoint, lock_dir, not_written
 
 logger = logging.getLogger("speechgen.train")
@@ -129,6 +130,7 @@ class Trainer:
         self.step = 0
         self.best_value = math.inf
         self.best_epoch = 0
+        self.tensorboard: Optional[TensorBoardLog] = None  # opened by fit() on the main process
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> Dict[str, Any]:
@@ -204,6 +206,9 @@ class Trainer:
         try:
             return self._fit(resume)
         finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+                self.tensorboard = None
             if lock is not None:
                 lock.close()
 
@@ -240,6 +245,8 @@ class Trainer:
             self._init_from_first_batch()
         if self.epoch >= self.conf.max_epochs and main:
             logger.info("already trained for %d epochs; nothing to do", self.epoch)
+        elif main and self.conf.tensorboard:
+            self.tensorboard = TensorBoardLog(self.exp_dir / "tensorboard", self.step if self.epoch else None)
         last: Dict[str, float] = {}
         while self.epoch < self.conf.max_epochs:
             t0 = time.time()
@@ -358,6 +365,8 @@ class Trainer:
         for batch in bar:
             batch = self._to_device(batch)
             stats = self._train_batch(batch, epoch)
+            if self.tensorboard is not None:
+                self.tensorboard.step(stats, self.step)
             n = batch["feats"].shape[0]
             for key, value in stats.items():
                 totals[key] += value * n
@@ -443,6 +452,8 @@ class Trainer:
         if improved:
             shutil.copyfile(self.exp_dir / f"epoch{self.epoch}.pt", self.exp_dir / "best.pt")
         self._append_loss_csv(row)
+        if self.tensorboard is not None:
+            self.tensorboard.epoch(row)
         self._plot_losses()
         self._write_summary(row)
         self._run_epoch_hooks()
