@@ -9,12 +9,13 @@
 #      (1 dev and 2 test speakers of each gender) -> $data/{train,dev,test}
 #   1  features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
 #      -> $dump/{train,dev,test}; per-bin log-magnitude statistics from train -> $dump/train/cmvn.npz
-#   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: M (magnitude only) first, then the
-#      joint models J1..J7 (started from M's encoder and magnitude decoder with --init-joint-from-m)
-#      -> $exp/<model>/
+#   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: PCA (the probabilistic PCA
+#      of the training frames with M's latent size, no training: the classical baseline of the magnitude
+#      model), M (magnitude only, started from that PCA), then the joint models J1..J7 (started from M's
+#      encoder and magnitude decoder with --init-joint-from-m) -> $exp/<model>/
 #   3  decoding of at most --max-test-utts test utterances: oracle-magnitude references and the
 #      original audio -> $exp/reference/audio/; per model the estimated magnitude with the estimated
-#      (J*) or random (M) phase and with PGHI's phase (the model-free baseline), each without and with
+#      (J*) or random (PCA, M) phase and with PGHI's phase (the model-free baseline), each without and with
 #      --gla-iters Griffin-Lim, and (--oracle-conditioned)
 #      the oracle magnitude with the phase each J model estimates from it -> $exp/<model>/audio/
 #   4  scores (PESQ-WB, PESQ-NB, STOI, SI-SDR, LSD) of every decoded file -> $exp/*/scores.csv
@@ -45,7 +46,9 @@ chime4_channel=5    # channel of the simulated clean speech images
 stage=0
 stop_stage=100
 nj=2                # parallel jobs (features, Griffin-Lim groups, scoring processes)
-models="M J1 J2 J3 J4 J5 J6 J7"  # model configs conf/<name>.yaml; M first (the J models start from it)
+# model configs conf/<name>.yaml: PCA (the classical baseline of the magnitude model), M (magnitude only),
+# then the joint models J1..J7 (they start from M)
+models="PCA M J1 J2 J3 J4 J5 J6 J7"
 init_joint_from_m=true  # J models start from M's encoder and magnitude decoder (conf: freeze_magnitude)
 debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=12         # synthetic speakers of each gender
@@ -112,10 +115,10 @@ fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   train_model() {  # train_model NAME: one model; its output in $exp/log/train_NAME.log, status in .../train_NAME.rc
     local m=$1 init=() from=() rc=0
-    if [ "$m" != M ] && [ "$init_joint_from_m" = true ]; then
+    if [[ $m == J* ]] && [ "$init_joint_from_m" = true ]; then
       init=(--init-from "$exp/M")
       from=("$exp/M/.stamp")  # a J model started from a since retrained M is trained afresh
-    elif [ "$m" != M ]; then
+    elif [[ $m == J* ]]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
     fresh_training "$exp/$m" "$(conf_of "$m")" "${init[*]}" "$dump/train/.stamp" "$dump/dev/.stamp" "${from[@]}"
@@ -126,13 +129,14 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   mkdir -p "$exp/log"
   joint=()
   for m in $models; do
-    if [ "$m" = M ]; then
-      log 2 "training M ($(conf_of M)) -> $exp/M (log: $exp/log/train_M.log)"
-      bg_names+=(train_M)
-      train_model M &
+    if [[ $m != J* ]]; then  # PCA, M: trained on their own, before the joint models
+      log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
+      bg_names+=("train_$m")
+      train_model "$m" &
       bg_watch
-      [ "$(cat "$exp/log/train_M.rc")" = 0 ] || { tail -5 "$exp/log/train_M.log" >&2; echo "$0: training M failed" >&2; exit 1; }
-      grep -h "nothing to do" "$exp/log/train_M.log" || true
+      [ "$(cat "$exp/log/train_$m.rc")" = 0 ] || {
+        tail -5 "$exp/log/train_$m.log" >&2; echo "$0: training $m failed" >&2; exit 1; }
+      grep -h "nothing to do" "$exp/log/train_$m.log" || true
     else
       joint+=("$m")
     fi
