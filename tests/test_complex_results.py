@@ -34,7 +34,7 @@ def test_targets_judge_the_best_j_against_m_and_against_pghi_on_its_own_magnitud
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| best J")}
     assert len(rows) == 4
     vs_m = rows["best J, estimated phase vs M, random phase (>= +0.5)"]
-    assert "J2: 1.750" in vs_m and "M est. magnitude, random phase: 1.150" in vs_m and "+0.600 ± 0.000" in vs_m
+    assert "J2 est. magnitude, est. phase: 1.750" in vs_m and "M est. magnitude, random phase: 1.150" in vs_m and "+0.600 ± 0.000" in vs_m
     assert vs_m.endswith("| met |")
     vs_pghi = rows["best J, estimated phase vs PGHI phase of its estimated magnitude (>= 0)"]
     assert "J2 est. magnitude, PGHI phase: 2.000" in vs_pghi and vs_pghi.endswith("| not met |")
@@ -42,6 +42,15 @@ def test_targets_judge_the_best_j_against_m_and_against_pghi_on_its_own_magnitud
     # +0.080 ± 0.046 over its own PGHI + GLA: above 0, but not by two standard errors
     gla_pghi = rows["best J + GLA vs PGHI + GLA on its estimated magnitude (> 2 standard errors)"]
     assert "+0.080 ± 0.046" in gla_pghi and gla_pghi.endswith("| not met |")
+
+
+def test_m_is_judged_against_the_pca_baseline(tmp_path):
+    summaries = {"PCA": write_scores(tmp_path, "PCA", {"estMag_rdmPha_GLA10": [2.0, 2.1, 2.2, 2.3]}),
+                 "M": write_scores(tmp_path, "M", {"estMag_rdmPha_GLA10": [2.3, 2.35, 2.45, 2.6]})}
+    table = "\n".join(target_section(tmp_path, summaries, ["PCA", "M"]))
+    row = next(line for line in table.splitlines() if line.startswith("| M + GLA vs PCA + GLA"))
+    assert "+0.275 ± 0.014" in row and row.endswith("| met |")
+    assert "best J" not in table  # no joint model, no J targets
 
 
 def test_no_joint_model_no_targets(tmp_path):
