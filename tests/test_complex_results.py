@@ -56,3 +56,17 @@ def test_m_is_judged_against_the_pca_baseline(tmp_path):
 def test_no_joint_model_no_targets(tmp_path):
     summaries = {"M": write_scores(tmp_path, "M", {"estMag_rdmPha": [1.0] * 4})}
     assert target_section(tmp_path, summaries, ["M"]) == []
+
+
+def test_the_readme_block_gets_the_score_table_and_the_targets(tmp_path):
+    from speechgen.bin import complex_results
+
+    write_scores(tmp_path, "PCA", {"estMag_rdmPha_GLA10": [2.0, 2.1, 2.2, 2.3]})
+    write_scores(tmp_path, "M", {"estMag_rdmPha_GLA10": [2.3, 2.35, 2.45, 2.6]})
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- results: cc -->\n<!-- /results: cc -->\n")
+    assert complex_results.main(["--exp-root", str(tmp_path), "--models", "PCA M", "--readme", str(readme),
+                                 "--block", "cc"]) == 0
+    text = readme.read_text()
+    assert "| M | est. magnitude, random phase + GLA-10 | 2.425 ± 0.066 |" in text
+    assert "| M + GLA vs PCA + GLA" in text and text.endswith("<!-- /results: cc -->\n")

@@ -15,8 +15,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from speechgen.bin import command
-from speechgen.eval.report import markdown_table
-from speechgen.eval.speech_scores import condition_label, read_scores, training_rows, write_results
+from speechgen.eval.report import markdown_table, replace_block
+from speechgen.eval.speech_scores import (HEADERS, METRICS, condition_label, read_scores, results_rows,
+                                          training_rows, write_results)
 
 
 def _paired(exp_root: Path, model_a: str, cond_a: str, model_b: str, cond_b: str) -> Optional[Tuple[float, float, int]]:
@@ -98,6 +99,10 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="PCA M J1 J2 J3 J4 J5 J6 J7")
     p.add_argument("--title", default="chime_complex results")
     p.add_argument("--notes", default="")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also write the score table and the targets into this file, between its lines "
+                        "'<!-- results: BLOCK -->' and '<!-- /results: BLOCK -->'")
+    p.add_argument("--block", default="chime_complex", help="the name of that block in --readme")
     args = p.parse_args(argv)
     models = args.models.split()
     summaries = write_results(args.exp_root, models, title=args.title, notes=args.notes)
@@ -111,6 +116,11 @@ def main(argv=None) -> int:
                                   "train s"], training), ""]
     write_results(args.exp_root, models, title=args.title, notes=args.notes, extra_sections=extra)
     print(f"{args.exp_root}/RESULTS.md: {len(summaries)} scored dirs")
+    if args.readme:
+        table = markdown_table(["model", "condition", *[HEADERS[m] for m in METRICS], "n"], results_rows(summaries))
+        replace_block(args.readme, args.block, "\n".join([table, "", *target_section(args.exp_root, summaries,
+                                                                                       models)[4:]]))
+        print(f"wrote the block '{args.block}' of {args.readme}")
     return 0
 
 
