@@ -16,6 +16,7 @@ STAGES = {
     # any recipe's trained model, outside the recipe
     "pack": "speechgen.bin.pack:main",
     "convert": "speechgen.bin.convert:main",
+    "resynth": "speechgen.bin.resynth:main",
     # egs/timit_logmel
     "compute-logmel": "speechgen.bin.compute_logmel:main",
     "eval-logmel": "speechgen.bin.eval_logmel:main",

@@ -13,7 +13,7 @@ from conftest import ROOT, run_debug_recipe
 
 RECIPE = ROOT / "egs" / "chime_complex"
 #: the models of the tests' debug run (the unit tests build every config)
-DEBUG_MODELS = "M J3 J7"
+DEBUG_MODELS = "PCA M J3 J7"
 _DEBUG_RUN: Dict[str, object] = {}
 
 

@@ -1,11 +1,14 @@
-"""egs/chime_complex end to end with --debug true (models M, J3, J7) into tmp dirs, its re-run, the
-CHiME-4 data path on a fake tree, and the errors a user meets first."""
+"""egs/chime_complex end to end with --debug true (models PCA, M, J3, J7) into tmp dirs, its re-run, the
+CHiME-4 data path on a fake tree, a user's wav through the trained models, and the errors a user meets
+first."""
 import csv
 import json
 
 import kaldiio
+import numpy as np
+import soundfile as sf
 
-from chime_complex_helpers import DEBUG_MODELS, debug_run, make_fake_chime4, run_recipe
+from chime_complex_helpers import DEBUG_MODELS, debug_run, make_fake_chime4, run_recipe, tone
 
 
 def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
@@ -23,7 +26,7 @@ def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
         assert len(record["utts"]) == 4 and record["gla_iters"] == 10
         conditions = {f["condition"] for f in record["files"]}
         pghi = {"estMag_PGHI", "estMag_PGHI_GLA10"}  # the model-free phase of the same estimated magnitude
-        if model == "M":
+        if model in ("PCA", "M"):
             assert conditions == {"estMag_rdmPha", "estMag_rdmPha_GLA10"} | pghi
         else:  # and the phase estimated from the oracle magnitude (--oracle-conditioned, on by default)
             assert conditions == {"estMag_estPha", "estMag_estPha_GLA10", "orcMag_estPha"} | pghi
@@ -39,13 +42,14 @@ def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
     assert all(float(r["pesq_wb"]) > 4.4 for r in oracle)  # the stored STFT rebuilds the utterance
     results = (exp / "RESULTS.md").read_text()
     for text in ("| reference | oracle magnitude, oracle phase |", "| M | est. magnitude, random phase |",
+                 "| PCA | est. magnitude, random phase + GLA-10 |", "M + GLA vs PCA + GLA",
                  "| J7 | est. magnitude, est. phase + GLA-10 |", "| M | est. magnitude, PGHI phase + GLA-10 |",
                  "| reference | oracle magnitude, PGHI phase + GLA-10 |", "## Targets (PESQ-WB)",
                  "vs PGHI phase of its estimated magnitude", "vs PGHI + GLA on its estimated magnitude",
                  "## Training", " ± "):
         assert text in results, text
     page = (exp / "index.html").read_text()
-    assert page.count("<audio") == 2 * (2 * 3 + 2 + 3) and "Utterance ID:" in page  # models, PGHI, refs
+    assert page.count("<audio") == 2 * (2 * 4 + 2 + 3) and "Utterance ID:" in page  # models, PGHI, refs
     speakers = {line.split()[1] for line in (root / "data" / "test" / "utt2spk").read_text().splitlines()}
     train_speakers = {line.split()[1] for line in (root / "data" / "train" / "utt2spk").read_text().splitlines()}
     assert len(speakers) == 2 and not speakers & train_speakers
@@ -59,6 +63,26 @@ def test_rerun_skips_finished_stages(tmp_path_factory):
     for text in ("already prepared", "dump/train up to date", "nothing to do", "reference up to date",
                  "decode.json up to date", "scores.csv up to date"):
         assert text in out.stdout, text
+
+
+def test_a_users_wav_through_the_trained_models(tmp_path_factory, tmp_path, capsys):
+    from speechgen.bin import resynth
+
+    root, first = debug_run(tmp_path_factory)
+    assert first.returncode == 0
+    wav = tmp_path / "user.wav"
+    sf.write(wav, tone(0.7, f0=150.0), 16000)
+    for model in ("M", "J7"):
+        assert resynth.main(["--model", str(root / "exp" / model), "--out-dir", str(tmp_path / model),
+                             "--gla-iters", "5", str(wav)]) == 0
+        assert (tmp_path / model / "user.png").stat().st_size > 1000
+    for name in ("M/user_estMag_rdmPha.wav", "M/user_estMag_rdmPha_GLA5.wav", "J7/user_estMag_estPha.wav",
+                 "J7/user_estMag_estPha_GLA5.wav"):
+        y, sr = sf.read(tmp_path / name)
+        assert sr == 16000 and len(y) == int(0.7 * 16000) and np.abs(y).max() > 1e-3, name
+    sf.write(tmp_path / "low.wav", tone(0.7), 8000)
+    assert resynth.main(["--model", str(root / "exp" / "M"), "--out-dir", str(tmp_path), str(tmp_path / "low.wav")]) == 1
+    assert "sample rate 8000 Hz, expected 16000 Hz" in capsys.readouterr().err
 
 
 def test_chime4_path_feeds_the_data_and_feature_stages(tmp_path):

@@ -63,3 +63,23 @@ def test_missing_timit_path_is_a_clear_error(tmp_path):
 def test_unknown_model_is_refused(tmp_path):
     out = run_recipe(tmp_path, "--models", "vae gan")
     assert out.returncode == 1 and "no config conf/gan_debug.yaml for model 'gan'" in out.stderr
+
+
+def test_a_users_wav_through_a_model_that_reconstructs(recipe, tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from speechgen.bin import resynth
+
+    tmp, _ = recipe
+    t = np.arange(int(0.6 * 16000)) / 16000
+    x = (0.2 * np.sin(2 * np.pi * 180 * t) + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype("float32")
+    sf.write(tmp_path / "user.wav", x, 16000)
+    assert resynth.main(["--model", str(tmp / "exp" / "train_vae"), "--out-dir", str(tmp_path / "out"),
+                         "--gla-iters", "5", str(tmp_path / "user.wav")]) == 0
+    y, sr = sf.read(tmp_path / "out" / "user_logmel_GLA5.wav")
+    assert sr == 16000 and len(y) == len(x) and np.abs(y).max() > 1e-4
+    assert (tmp_path / "out" / "user.png").stat().st_size > 1000
+    assert resynth.main(["--model", str(tmp / "exp" / "train_wgan_gp"), "--out-dir", str(tmp_path / "out"),
+                         str(tmp_path / "user.wav")]) == 1
+    assert "cannot resynthesise audio" in capsys.readouterr().err
