@@ -29,6 +29,8 @@ from speechgen.data.dataset import LABEL_TABLES, Cmvn, read_symbol_table
 from speechgen.data.features import SegmentSpecConfig, segment_log_spectrograms
 from speechgen.data.frames import LogMelConfig, log_mel_deltas
 from speechgen.errors import DataError
+from speechgen.models.abilities import Encoder, require
+from speechgen.models.complex_vae import ComplexSpectrogramVAE
 from speechgen.signal.stft import STFTConfig
 from speechgen.train.load import load_experiment
 from speechgen.yaml_io import load_yaml
@@ -94,6 +96,16 @@ class TrainedModel:
         if not isinstance(self.settings, STFTConfig):
             raise DataError(f"{self.source} was not trained on STFT features")
         return spec_to_matrix(self.settings.stft(torch.from_numpy(x)))
+
+    @torch.no_grad()
+    def encode_wav(self, wav: np.ndarray, sample_rate: int, hop: int = 1) -> torch.Tensor:
+        """The codes of a whole utterance, one row per frame (the complex VAE's per-frame codes) or per
+        ``n_frames``-frame window ``hop`` frames apart (segment and log-mel models): (N, D)."""
+        feats = self.features(wav, sample_rate)
+        if isinstance(self.model, ComplexSpectrogramVAE):
+            return self.model.encode(feats[None])[0].T.contiguous()
+        require(self.model, Encoder, f"encoding audio ({self.source})")
+        return self.model.encode(self.windows(feats, hop))
 
     def windows(self, feats: torch.Tensor, hop: int = 1) -> torch.Tensor:
         """Every ``n_frames``-frame window of (frames, bins) features, ``hop`` frames apart: (N, n_frames, bins)."""

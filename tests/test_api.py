@@ -94,3 +94,23 @@ def test_a_packed_model_loads_in_a_fresh_python_with_no_recipe_around(trained, t
                                              text=True, check=True).stdout)
     assert manifest["model"] == "nf" and manifest["speechgen_version"] == speechgen.__version__
     assert manifest["training"]["epochs"] == 1 and manifest["trained_on"]["train_dir"].endswith("dump/train")
+
+
+def test_speechgen_encode_writes_the_codes_of_wavs(trained, tmp_path, capsys):
+    import kaldiio
+    import soundfile as sf
+
+    from speechgen.bin import encode
+
+    for name, seconds in (("a", 0.5), ("b", 0.4)):
+        sf.write(tmp_path / f"{name}.wav", tone(seconds), 16000)
+    (tmp_path / "wav.scp").write_text(f"utt_b {tmp_path / 'b.wav'}\n")
+    out = tmp_path / "codes"
+    assert encode.main(["--exp-dir", str(trained), "--wav-scp", str(tmp_path / "wav.scp"), str(tmp_path / "a.wav"),
+                        "--hop", "10", "--out-dir", str(out)]) == 0
+    assert "2 utterances" in capsys.readouterr().out
+    codes = kaldiio.load_scp(str(out / "codes.scp"))
+    frames = {"a": (8000 - 400) // 160 + 1, "utt_b": (6400 - 400) // 160 + 1}
+    assert {k: v.shape for k, v in codes.items()} == {k: ((n - 20) // 10 + 1, 4000) for k, n in frames.items()}
+    assert encode.main(["--exp-dir", str(trained), "--out-dir", str(out)]) == 1
+    assert "give either --feats-dir or wavs" in capsys.readouterr().err

@@ -8,13 +8,18 @@ import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Dict
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from speechgen.api import load_model
 from speechgen.data.ark import ark_writer
+from speechgen.data.audio import load_wav
+from speechgen.errors import ConfigError
 from speechgen.bin import command
-from speechgen.data.dataset import SegmentDataset
+from speechgen.data.dataset import SegmentDataset, read_mapping
 from speechgen.models.abilities import Encoder, Factorised, require
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
@@ -52,17 +57,52 @@ def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = 
     return stats
 
 
+def encode_wavs(model_path: Path, wavs: Dict[str, str], out_dir: Path, hop: int, checkpoint: str) -> int:
+    """The codes of every wav of ``wavs`` ({key: path}) -> ``out_dir/codes.{ark,scp}``, one (N, D) matrix per
+    key (see :meth:`speechgen.api.TrainedModel.encode_wav`); returns the number of utterances."""
+    trained = load_model(model_path, checkpoint)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scp_tmp = out_dir / "codes.scp.tmp"
+    with ark_writer(out_dir / "codes.ark", scp_tmp) as writer:
+        for key in tqdm(sorted(wavs), desc="encoding", unit="utt", disable=len(wavs) < 2):
+            writer(key, trained.encode_wav(load_wav(wavs[key], trained.sample_rate), trained.sample_rate, hop).numpy())
+    os.replace(scp_tmp, out_dir / "codes.scp")
+    return len(wavs)
+
+
+def wav_table(args: argparse.Namespace) -> Dict[str, str]:
+    """{key: wav} of --wav-scp (Kaldi ``key path`` lines) or of the wav arguments (keyed by file name)."""
+    wavs = dict(read_mapping(args.wav_scp)) if args.wav_scp else {}
+    for wav in args.wavs:
+        wavs[wav.stem] = str(wav)
+    return wavs
+
+
 @command("speechgen-encode")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-encode",
                                 description="Encode FEATS_DIR with the model of EXP_DIR into OUT_DIR/codes.scp "
-                                            "(posterior means / latent codes) and score the model's loss there.")
-    p.add_argument("--exp-dir", type=Path, required=True)
-    p.add_argument("--feats-dir", type=Path, required=True)
+                                            "(posterior means / latent codes) and score the model's loss there; "
+                                            "or encode wavs (--wav-scp, or wav files) with any trained model "
+                                            "(exp dir or packed file) into OUT_DIR/codes.scp, one matrix of "
+                                            "codes per utterance.")
+    p.add_argument("--exp-dir", type=Path, required=True, help="exp dir (or, for wavs, a packed model)")
+    p.add_argument("--feats-dir", type=Path, default=None, help="prepared features (a recipe's dump/<set>)")
+    p.add_argument("--wav-scp", type=Path, default=None, help="wavs to encode: Kaldi wav.scp (key path)")
+    p.add_argument("wavs", type=Path, nargs="*", help="wav files to encode (keys: their names)")
+    p.add_argument("--hop", type=int, default=1, help="frames between the windows of a wav (segment models)")
     p.add_argument("--out-dir", type=Path, default=None, help="default EXP_DIR/encode_<name of FEATS_DIR>")
     p.add_argument("--checkpoint", default="best.pt", help="weights file in EXP_DIR (best.pt, latest.pt, epochN.pt)")
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args(argv)
+    if (args.feats_dir is None) == (not args.wav_scp and not args.wavs):
+        raise ConfigError("give either --feats-dir or wavs (--wav-scp FILE, or wav files)")
+    if args.feats_dir is None:
+        if args.out_dir is None or args.hop < 1:
+            raise ConfigError("encoding wavs needs --out-dir and a --hop of at least 1")
+        n = encode_wavs(args.exp_dir, wav_table(args), args.out_dir, args.hop, args.checkpoint)
+        print(f"{n} utterances -> {args.out_dir}/codes.scp")
+        return 0
     out_dir = args.out_dir or args.exp_dir / f"encode_{args.feats_dir.name}"
     stats = encode_dir(args.exp_dir, args.feats_dir, out_dir, args.checkpoint, args.batch_size)
     print(f"{stats['segments']} codes -> {out_dir}/codes.scp; loss {stats.get('loss', float('nan')):.4f}")
