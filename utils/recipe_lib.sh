@@ -12,7 +12,13 @@ cpu_cmd=$train_cmd
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
 
 # conf_of MODEL: the model's config, its _debug twin when --debug true
-conf_of() { if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"; else echo "conf/$1.yaml"; fi; }
+# conf_of NAME: the config of a model: conf/NAME_debug.yaml with --debug true; conf/NAME_SET.yaml with
+# --conf-set SET where the recipe has one (e.g. timit_fdnf's longer *_paper.yaml); else conf/NAME.yaml
+conf_of() {
+  if [ "$debug" = true ]; then echo "conf/${1}_debug.yaml"
+  elif [ -n "${conf_set:-}" ] && [ -f "conf/${1}_${conf_set}.yaml" ]; then echo "conf/${1}_${conf_set}.yaml"
+  else echo "conf/$1.yaml"; fi
+}
 
 # data_prepared DATA WANT: true when DATA was prepared with the settings WANT (the stamp DATA/.done);
 # false when it was not prepared yet; stops the recipe when it was prepared with other settings.

@@ -49,6 +49,7 @@ stop_stage=100
 nj=2              # parallel jobs: feature jobs, trainings at a time (one torch thread each)
 models="identity vae nf phone_dnf speaker_dnf fdnf"  # conf/<name>.yaml, $nj trained at a time; identity: no model
 train_override=""  # speechgen-train --override KEY=VALUE... for every model of --models, e.g. trainer.steps=1710
+conf_set=""       # paper: the longer conf/<name>_paper.yaml of the flows (1710 steps) instead of conf/<name>.yaml
 debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20       # speakers of each gender selected for the f-DNF setup
 n_male=20
