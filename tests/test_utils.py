@@ -50,3 +50,13 @@ def test_parse_options_rejects_unknown_and_helps(tmp_path):
     out = run_script(tmp_path, "--help")
     assert out.returncode == 0
     assert "A recipe that does things." in out.stdout and "--model-name vae" in out.stdout
+
+
+def test_progress_in_a_log_file_is_plain_lines(monkeypatch, capsys):
+    from speechgen import progress as progress_module
+
+    clock = iter(range(0, 1000, 20))  # every item takes 20 s
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock))
+    assert list(progress_module.progress(range(4), "decoding M", unit="utt", every=30.0)) == [0, 1, 2, 3]
+    lines = capsys.readouterr().err.splitlines()  # stderr is captured, not a terminal
+    assert lines == ["decoding M: 2/4 utt (40 s, about 40 s left)", "decoding M: 4/4 utt (80 s)"]

@@ -27,6 +27,7 @@ from speechgen.data.validate import parse_time, read_table
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
 from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError
+from speechgen.progress import progress
 
 LABEL_FILES = ("seg2phone", "seg2spk", PHONE_SEGMENTS)
 
@@ -51,7 +52,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: SegmentSpecC
     scp_tmp = scp.with_name(scp.name + ".tmp")
     n = 0
     with ark_writer(ark, scp_tmp) as writer:
-        for utt in job_share(sorted(segments), nj, job):
+        for utt in progress(job_share(sorted(segments), nj, job), f"features, job {job}/{nj}", unit="utt"):
             if utt not in wavs:
                 raise DataError(f"{data_dir / PHONE_SEGMENTS}: utterance {utt} is not in wav.scp")
             x = load_wav(wavs[utt], conf.sample_rate)

@@ -25,6 +25,7 @@ from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_li
 from speechgen.data.timit import read_data_dir
 from speechgen.errors import DataError
 from speechgen.signal.mel import mel_filterbank
+from speechgen.progress import progress
 
 
 def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: LogMelConfig) -> int:
@@ -39,7 +40,7 @@ def run_job(data_dir: Path, out_dir: Path, nj: int, job: int, conf: LogMelConfig
     frames = 0
     with ark_writer(out_dir / f'feats.{job}.ark', tmp_scps[0]) as feat_writer, \
             ark_writer(out_dir / f'ali.{job}.ark', tmp_scps[1]) as ali_writer:
-        for utt in job_share(sorted(wavs), nj, job):
+        for utt in progress(job_share(sorted(wavs), nj, job), f"log-mel, job {job}/{nj}", unit="utt"):
             x = load_wav(wavs[utt], conf.sample_rate)
             if num_feature_frames(len(x), conf) == 0:
                 raise DataError(f"{wavs[utt]}: {len(x)} samples, shorter than one {conf.n_fft}-sample frame; "

@@ -41,6 +41,7 @@ from speechgen.models.abilities import model_name
 from speechgen.models.complex_vae import ComplexSpectrogramVAE, random_phase
 from speechgen.signal import griffin_lim, istft, pghi
 from speechgen.signal.stft import STFTConfig
+from speechgen.progress import progress
 
 
 def select_utterances(keys: Sequence[str], max_utts: int, include: Sequence[str] = ()) -> List[str]:
@@ -152,7 +153,7 @@ def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momen
     tag = "estMag_estPha" if has_phase else "estMag_rdmPha"
     entries: List[dict] = []
     mags, phases = [], []
-    for i, utt in enumerate(test.utts):
+    for i, utt in enumerate(progress(test.utts, f"decoding {exp_dir.name}", unit="utt")):
         logmag, _ = log_magnitude_phase(test.mats[utt])
         out = model.reconstruct(torch.from_numpy(cmvn.apply(logmag).astype(np.float32))[None])
         log_mag = out["log_magnitude"][0]

@@ -23,6 +23,7 @@ from speechgen.data.dataset import SegmentDataset, read_mapping
 from speechgen.models.abilities import Encoder, Factorised, require
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
+from speechgen.progress import progress
 
 
 def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = "best.pt",
@@ -37,7 +38,8 @@ def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = 
     totals = defaultdict(float)
     scp_tmp = out_dir / "codes.scp.tmp"
     with torch.no_grad(), ark_writer(out_dir / 'codes.ark', scp_tmp) as writer:
-        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        for batch in progress(DataLoader(dataset, batch_size=batch_size, shuffle=False), f"encoding {feats_dir}",
+                              unit="batch"):
             codes = model.encode(batch["feats"])
             for idx, code in zip(batch["idx"].tolist(), codes.numpy()):
                 writer(dataset.keys[idx], code)

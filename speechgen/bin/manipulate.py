@@ -20,6 +20,7 @@ from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
 from speechgen.models.abilities import Decoder, Encoder, Factorised, model_name, require
 from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment
+from speechgen.progress import progress
 
 
 def load_set(feats_dir: Path, cmvn, lang_dir: Path):
@@ -115,14 +116,14 @@ def run(args: argparse.Namespace) -> dict:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     converted = {}
     train_codes = batched(model.encode, train_x)
-    for whole_code in (False, True) if isinstance(model, Factorised) else (False,):
+    variants = (False, True) if isinstance(model, Factorised) else (False,)
+    shifts = [(whole_code, factor) for whole_code in variants for factor in FACTORS]
+    for whole_code, factor in progress(shifts, f"manipulating with {args.exp_dir.name}", unit="shift"):
         scores = results.setdefault("whole_code", {}) if whole_code else results
-        for factor in FACTORS:
-            result, details = manipulate_and_score(model, classifiers, train_codes, train_y, test_x, test_y,
-                                                   n_classes, factor, args.per_segment, args.seed,
-                                                   whole_code=whole_code)
-            scores[factor] = result.to_dict()
-            converted.setdefault(factor, details)
+        result, details = manipulate_and_score(model, classifiers, train_codes, train_y, test_x, test_y,
+                                               n_classes, factor, args.per_segment, args.seed, whole_code=whole_code)
+        scores[factor] = result.to_dict()
+        converted.setdefault(factor, details)
     if args.examples > 0:
         results["examples"] = write_examples(args, test_set, info["cmvn"], lang_dir, converted)
     tmp = args.out_dir / "results.json.tmp"

@@ -30,6 +30,7 @@ from speechgen.data.jobs import gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError
 from speechgen.signal.stft import STFTConfig, istft
 from speechgen.yaml_io import load_yaml
+from speechgen.progress import progress
 
 #: magnitude floor before the log (below 16-bit quantisation noise of a 512-point Hann frame)
 LOG_FLOOR = 1e-5
@@ -76,7 +77,7 @@ def compute_job(data_dir: Path, out_dir: Path, conf: STFTConfig, nj: int = 1, jo
     scp_tmp = scp.with_name(scp.name + ".tmp")
     lengths = []
     with ark_writer(ark, scp_tmp) as writer:
-        for utt in job_share(sorted(wavs), nj, job):
+        for utt in progress(job_share(sorted(wavs), nj, job), f"STFT, job {job}/{nj}", unit="utt"):
             x = load_wav(wavs[utt], conf.sample_rate)
             if x.size < conf.n_fft:
                 raise DataError(f"{wavs[utt]}: {x.size} samples, shorter than one STFT frame "

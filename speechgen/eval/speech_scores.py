@@ -22,6 +22,7 @@ from speechgen.data.dataset import read_mapping
 from speechgen.errors import DataError
 from speechgen.eval.report import markdown_table
 from speechgen.yaml_io import load_yaml
+from speechgen.progress import progress
 
 #: the scores of the tables, in order, with their headers (higher is better except LSD)
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "si_sdr", "lsd")
@@ -100,9 +101,9 @@ def score_decode_dirs(decode_dirs: Sequence[Path], wav_scp: Optional[Path] = Non
     flat = [job for jobs_of_dir in work.values() for job in jobs_of_dir]
     if jobs > 1 and len(flat) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            scored = list(pool.map(_score_one, flat, chunksize=2))
+            scored = list(progress(pool.map(_score_one, flat, chunksize=2), "scoring", len(flat), "file"))
     else:
-        scored = [_score_one(job) for job in flat]
+        scored = [_score_one(job) for job in progress(flat, "scoring", unit="file")]
     out, start = {}, 0
     for decode_dir, jobs_of_dir in work.items():
         out[decode_dir] = scored[start:start + len(jobs_of_dir)]

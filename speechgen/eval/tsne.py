@@ -11,6 +11,7 @@ import numpy as np
 
 from speechgen.data.dataset import read_mapping
 from speechgen.errors import DataError
+from speechgen.progress import progress
 
 
 @dataclass
@@ -117,7 +118,7 @@ def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("
     fig, axes = plt.subplots(len(rows), len(code_sets), figsize=(3.4 * len(code_sets), 3.4 * len(rows)),
                              squeeze=False)
     embeddings = {}
-    for col, cs in enumerate(code_sets):
+    for col, cs in enumerate(progress(code_sets, "t-SNE", unit="code set")):
         emb = cached_tsne(cs, idx, seed, perplexity)
         embeddings[cs.name] = emb
         for row, factor in enumerate(rows):
