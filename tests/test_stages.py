@@ -54,3 +54,24 @@ def test_train_rejects_features_of_another_shape(tmp_path, capsys):
     conf.write_text(yaml.safe_dump(CONFIG))
     assert train.main(["--config", str(conf), "--train-dir", str(feats), "--exp-dir", str(tmp_path / "e")]) == 1
     assert "are 9x50 (frames x bins) but the model expects 20x200" in capsys.readouterr().err
+
+
+def test_a_reconstructing_models_examples_go_to_tensorboard_as_figure_and_audio(tmp_path):
+    import dataclasses
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from speechgen.data.features import SegmentSpecConfig
+
+    feats = write_feature_dir(tmp_path / "train", n=32)
+    (feats / "spec.yaml").write_text(yaml.safe_dump(dataclasses.asdict(SegmentSpecConfig())))
+    conf = tmp_path / "vae.yaml"
+    conf.write_text(yaml.safe_dump(CONFIG))
+    exp = tmp_path / "exp"
+    assert train.main(["--config", str(conf), "--train-dir", str(feats), "--exp-dir", str(exp)]) == 0
+    acc = EventAccumulator(str(exp / "tensorboard"), size_guidance={"images": 0, "audio": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert "figures/reconstruction" in tags["images"] and len(acc.Images("figures/reconstruction")) == 2  # 2 epochs
+    assert {"audio/0_input", "audio/0_reconstruction", "audio/1_reconstruction"} <= set(tags["audio"])
+    assert acc.Audio("audio/0_input")[0].sample_rate == 16000

@@ -21,8 +21,10 @@ import torch
 
 from speechgen.data.complex_feats import ComplexSpecDataset, read_stft_config
 from speechgen.data.dataset import Cmvn, SegmentDataset, read_symbol_table
+from speechgen.data.features import SegmentSpecConfig
 from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
 from speechgen.errors import ConfigError
+from speechgen.models.abilities import Reconstructor
 from speechgen.models.registry import Registry
 from speechgen.train.values import Count
 from speechgen.yaml_io import load_yaml
@@ -72,6 +74,18 @@ class Segments(DataKind):
     def datasets(self, train_dir, valid_dir, cmvn, lang_dir, model, load, seed):
         train = SegmentDataset(train_dir, cmvn, lang_dir, load=load)
         return train, (SegmentDataset(valid_dir, cmvn, lang_dir, load=load) if valid_dir else None)
+
+    def epoch_hooks(self, model, cmvn, figure_dir, lang_dir, train_dir, seed):
+        """A reconstructing model's first four training segments and their reconstructions, as a figure and
+        as audio, into TensorBoard each epoch."""
+        from speechgen.eval.tb_examples import SegmentReconstructionHook
+
+        if not isinstance(model, Reconstructor):
+            return []
+        data = SegmentDataset(train_dir, cmvn, lang_dir, max_items=4, load="lazy")
+        spec_file = train_dir / self.settings_file
+        spec = SegmentSpecConfig(**load_yaml(spec_file.read_text())) if spec_file.is_file() else None
+        return [SegmentReconstructionHook(torch.stack([data[i]["feats"] for i in range(len(data))]), cmvn, spec)]
 
 
 @DATA_KINDS.register("frame_windows")
