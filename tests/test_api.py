@@ -69,6 +69,7 @@ def test_wrong_audio_and_missing_models_are_named(trained, tmp_path):
 
 def test_a_packed_model_loads_in_a_fresh_python_with_no_recipe_around(trained, tmp_path, capsys):
     out = tmp_path / "nf.tar.gz"
+    (trained.parent / "RESULTS.md").write_text("# r\n| model | exp dir |\n| nf | `train_nf` | 1 |\n| vae | `train_vae` |\n")
     assert pack.main([str(trained), str(out)]) == 0
     assert "packed" in capsys.readouterr().out
     copy = tmp_path / "exp_copy"
@@ -94,6 +95,7 @@ def test_a_packed_model_loads_in_a_fresh_python_with_no_recipe_around(trained, t
                                              text=True, check=True).stdout)
     assert manifest["model"] == "nf" and manifest["speechgen_version"] == speechgen.__version__
     assert manifest["training"]["epochs"] == 1 and manifest["trained_on"]["train_dir"].endswith("dump/train")
+    assert manifest["results"] == ["| nf | `train_nf` | 1 |"]
 
 
 def test_speechgen_encode_writes_the_codes_of_wavs(trained, tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 ``speechgen-pack EXP_DIR OUT.tar.gz`` writes ``model/`` with the config, the chosen checkpoint, the
 normalisation, the feature settings, the label tables and ``manifest.yaml`` (speechgen version, the
-model, what it was trained on, its training summary). Nothing of the recipe's folders is needed to
+model, what it was trained on, its training summary and its rows of the recipe's RESULTS.md). Nothing of the recipe's folders is needed to
 load it.
 """
 from __future__ import annotations
@@ -38,7 +38,18 @@ def manifest(exp_dir: Path, checkpoint: str) -> dict:
             "checkpoint": checkpoint, "exp_dir": str(exp_dir.resolve()),
             "trained_on": {key: data.get(key) for key in ("train_dir", "valid_dir", "lang_dir")},
             "training": {key: summary.get(key) for key in ("epochs", "best_epoch", "best_loss", "parameters")
-                         if key in summary}}
+                         if key in summary},
+            "results": results_rows(exp_dir)}
+
+
+def results_rows(exp_dir: Path) -> list:
+    """The rows of the recipe's RESULTS.md (beside the exp dir) that name this exp dir, as they stand."""
+    results = exp_dir.parent / "RESULTS.md"
+    if not results.is_file():
+        return []
+    short = exp_dir.name.replace("train_", "", 1)  # the latent-structure rows name the model without it
+    names = (f"`{exp_dir.name}`", f"| {exp_dir.name} |", f"| {short} |", f"| {short} z_")
+    return [line for line in results.read_text().splitlines() if line.startswith("|") and any(n in line for n in names)]
 
 
 def pack(exp_dir: Path, out: Path, checkpoint: str = "best.pt") -> Path:
@@ -54,7 +65,7 @@ def pack(exp_dir: Path, out: Path, checkpoint: str = "best.pt") -> Path:
                 tar.add(exp_dir / name, arcname=f"model/{name}")
         if (exp_dir / "lang").is_dir():
             tar.add(exp_dir / "lang", arcname="model/lang")
-        text = yaml.safe_dump(manifest(exp_dir, checkpoint), sort_keys=False).encode()
+        text = yaml.safe_dump(manifest(exp_dir, checkpoint), sort_keys=False, allow_unicode=True, width=1000).encode()
         info = tarfile.TarInfo("model/manifest.yaml")
         info.size, info.mtime = len(text), int(datetime.datetime.now().timestamp())
         tar.addfile(info, io.BytesIO(text))
