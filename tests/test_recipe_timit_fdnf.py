@@ -68,6 +68,21 @@ def test_rerun_skips_finished_stages(recipe):
     assert "up to date" in out.stdout
 
 
+def test_stage_7_packs_every_model_with_its_class_means(recipe):
+    import tarfile
+
+    tmp, _ = recipe
+    assert (tmp / "exp" / "train_fdnf" / "class_means.npz").is_file()  # kept by the manipulation stage
+    out = run_recipe(tmp, "--stage", "7", "--pack", "true")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for model in ("identity", "vae", "nf", "phone_dnf", "speaker_dnf", "fdnf"):
+        with tarfile.open(tmp / "exp" / "packed" / f"{model}.tar.gz") as tar:
+            names = set(tar.getnames())
+        assert {"model/best.pt", "model/spec.yaml", "model/class_means.npz", "model/manifest.yaml"} <= names, model
+    again = run_recipe(tmp, "--stage", "7", "--pack", "true")
+    assert again.returncode == 0 and "packed/fdnf.tar.gz up to date" in again.stdout
+
+
 def test_missing_timit_path_is_a_clear_error(tmp_path):
     out = run_recipe(tmp_path, "--timit", tmp_path / "no_timit_here")
     assert out.returncode == 1

@@ -24,6 +24,8 @@
 #      -> $exp/train_<model>/manipulation/{results.json,examples.png,audio/}
 #   6  $exp/RESULTS.md: data sizes, losses, classifier accuracies, latent structure, the paper's
 #      manipulation tables with the identity baseline's row, naturalness
+#   7  (--pack true) every model packed into one file -> $exp/packed/<model>.tar.gz, for
+#      speechgen.load_model and speechgen-convert anywhere
 #   With --eval-set dev, stages 3-6 evaluate the dev set instead (for tuning): encode_dev/,
 #   figures/*_dev.png, manipulation_dev/, RESULTS_dev.md.
 #
@@ -50,6 +52,7 @@ nj=2              # parallel jobs: feature jobs, trainings at a time (one torch 
 models="identity vae nf phone_dnf speaker_dnf fdnf"  # conf/<name>.yaml, $nj trained at a time; identity: no model
 train_override=""  # speechgen-train --override KEY=VALUE... for every model of --models, e.g. trainer.steps=1710
 conf_set=""       # paper: the longer conf/<name>_paper.yaml of the flows (1710 steps) instead of conf/<name>.yaml
+pack=false        # true: stage 7 packs every trained model into $exp/packed/<model>.tar.gz (speechgen-pack)
 debug=false       # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20       # speakers of each gender selected for the f-DNF setup
 n_male=20
@@ -72,7 +75,7 @@ cd "$(dirname "$0")"
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
-check_stages 6
+check_stages 7
 check_int_option nj 1
 check_ngpu
 
@@ -238,4 +241,15 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     --eval-set "$eval_set" --order "$models" \
     --notes "Corpus: $src; $n_female female + $n_male male speakers, split $split by utterance; 200 ms segments, 20x200 log-magnitude spectrograms. Evaluated on the $eval_set set."
   log 6 "results in $exp/RESULTS$sfx.md"
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ] && [ "$pack" = true ]; then
+  # one file per model for speechgen.load_model / speechgen-convert elsewhere (the class means come from stage 5)
+  for m in $models; do
+    d=$exp/train_$m
+    fresh 7 "$exp/packed/$m.tar.gz" "$exp/packed/.$m.stamp" "" "$d/best.pt" "$exp/RESULTS.md" && continue
+    speechgen-pack "$d" "$exp/packed/$m.tar.gz"
+    write_stamp "$exp/packed/.$m.stamp" "" "$d/best.pt" "$exp/RESULTS.md"
+  done
+  log 7 "packed models in $exp/packed/"
 fi

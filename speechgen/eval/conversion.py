@@ -49,7 +49,12 @@ def ensure_class_means(exp_dir: Path) -> Path:
     if not (train_dir / "feats.scp").is_file():
         raise DataError(f"{exp_dir}: no {MEANS_FILE} and its training features ({train_dir}) are gone; convert (or "
                         "pack the model) once on the machine that trained it")
-    means = code_class_means(model, train_dir, info["cmvn"], Path(info["lang_dir"]))
+    return save_class_means(exp_dir, code_class_means(model, train_dir, info["cmvn"], Path(info["lang_dir"])))
+
+
+def save_class_means(exp_dir: Path, means: Dict[str, np.ndarray]) -> Path:
+    """Write ``{factor: (n_classes, D)}`` to EXP_DIR/class_means.npz (through a temp name)."""
+    path = Path(exp_dir) / MEANS_FILE
     tmp = path.with_name("class_means.tmp.npz")
     np.savez(tmp, **means)
     tmp.replace(path)
