@@ -150,14 +150,11 @@ def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momen
                           f"'{model_name(model)}'")
     cmvn = info["cmvn"]
     has_phase = bool(model.phase_terms)
-    tag = "estMag_estPha" if has_phase else "estMag_rdmPha"
     entries: List[dict] = []
     mags, phases = [], []
     for i, utt in enumerate(progress(test.utts, f"decoding {exp_dir.name}", unit="utt")):
         logmag, _ = log_magnitude_phase(test.mats[utt])
-        out = model.reconstruct(torch.from_numpy(cmvn.apply(logmag).astype(np.float32))[None])
-        log_mag = out["log_magnitude"][0]
-        phase = model.estimate_phase(out["heads"], log_mag) if has_phase else random_phase(log_mag.shape, seed + i)
+        log_mag, phase = model.decode_utterance(torch.from_numpy(cmvn.apply(logmag).astype(np.float32))[None], seed + i)
         mags.append(log_mag.exp().float())
         phases.append(phase.float())
         if oracle_conditioned and has_phase:
@@ -167,7 +164,8 @@ def decode_model(exp_dir: Path, test: TestSet, out_dir: Path, n_iter: int, momen
             est = model.estimate_phase(heads, true_log_mag)
             x = istft(torch.polar(true_log_mag.exp().float(), est), length=test.num_samples[utt], **test.conf.kwargs())
             _write(out_dir, entries, utt, "orcMag_estPha", x.numpy())
-    write_phase_conditions(out_dir, entries, test, mags, {tag: phases, "estMag_PGHI": pghi_phases(mags, test, seed)},
+    write_phase_conditions(out_dir, entries, test, mags,
+                           {model.decoded_condition: phases, "estMag_PGHI": pghi_phases(mags, test, seed)},
                            n_iter, momentum, nj)
     return entries
 

@@ -22,7 +22,7 @@ from speechgen.data.frames import LogMelConfig
 from speechgen.errors import ConfigError
 from speechgen.eval.conversion import overlap_add, window_starts
 from speechgen.models.abilities import Reconstructor, model_name
-from speechgen.models.complex_vae import ComplexSpectrogramVAE, random_phase
+from speechgen.models.complex_vae import ComplexSpectrogramVAE
 from speechgen.signal import griffin_lim, istft, mel_filterbank
 from speechgen.signal.mel import log_mel_to_linear
 from speechgen.signal.stft import STFTConfig
@@ -36,11 +36,9 @@ def resynth_complex(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) ->
     """A complex-spectrogram VAE's reconstruction of ``x`` (at the model's rate) with and without GLA."""
     model, conf = trained.model, trained.settings
     feats = trained.features(x, trained.sample_rate)
-    out = model.reconstruct(feats[None])
-    log_mag = out["log_magnitude"][0]
-    phase = model.estimate_phase(out["heads"], log_mag) if model.phase_terms else random_phase(log_mag.shape, seed)
+    log_mag, phase = model.decode_utterance(feats[None], seed)
     mag = log_mag.exp().float()
-    tag = "estMag_estPha" if model.phase_terms else "estMag_rdmPha"
+    tag = model.decoded_condition
     waves = {tag: istft(torch.polar(mag, phase.float()), length=len(x), **conf.kwargs()).numpy()}
     if n_iter > 0:
         refined = griffin_lim(mag[None], n_iter=n_iter, momentum=0.99, init=phase.float()[None], length=len(x),

@@ -448,6 +448,21 @@ class ComplexSpectrogramVAE(GenerativeModel):
         est = self.estimated_log_magnitude(mag_mean)
         return {"log_magnitude": est, "heads": self.phase_heads(z, est)}
 
+    @property
+    def decoded_condition(self) -> str:
+        """The name of what :meth:`decode_utterance` gives: estimated magnitude with the estimated phase, or
+        with random phase for a model without phase terms (M)."""
+        return "estMag_estPha" if self.phase_terms else "estMag_rdmPha"
+
+    @torch.no_grad()
+    def decode_utterance(self, feats: Tensor, seed: int = 0) -> Tuple[Tensor, Tensor]:
+        """One utterance's normalised log-magnitude (1, T, F) -> the decoded natural log-magnitude (F, T) and
+        its phase (F, T): the phase the heads estimate, or uniform random phase (``seed``) without phase terms."""
+        out = self.reconstruct(feats)
+        log_mag = out["log_magnitude"][0]
+        phase = self.estimate_phase(out["heads"], log_mag) if self.phase_terms else random_phase(log_mag.shape, seed)
+        return log_mag, phase
+
     def estimate_phase(self, heads: Dict[str, Tuple[Tensor, Tensor]], log_magnitude: Tensor) -> Tensor:
         """One phase per bin from the heads of one utterance (see the module doc).
 
