@@ -62,21 +62,23 @@ class TrainedModel:
     def sample_rate(self) -> int:
         return int(getattr(self.settings, "sample_rate", 16000))
 
-    def _check_audio(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    def audio(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+        """``wav`` as the recipes' feature stages read audio (mono float32), checked against the model's
+        sample rate and feature settings."""
         if self.settings is None:
             raise DataError(f"{self.source}: no feature settings (spec.yaml, logmel.yaml or stft.yaml) were saved "
                             "with this model; train it again with the current speechgen-train")
         if sample_rate != self.sample_rate:
             raise DataError(f"audio at {sample_rate} Hz, but {self.source} was trained on {self.sample_rate} Hz; "
                             f"resample it first (e.g. sox in.wav -r {self.sample_rate} out.wav)")
-        wav = np.asarray(wav, dtype=np.float32)  # as the recipes' feature stages read audio
+        wav = np.asarray(wav, dtype=np.float32)
         return wav.mean(axis=1) if wav.ndim == 2 else wav
 
     def features(self, wav: np.ndarray, sample_rate: int) -> torch.Tensor:
         """The model's normalised input features of a whole utterance, (frames, bins), analysed as its
         training features were. For the complex-spectrogram models this is the log-magnitude; the phase
         comes from :meth:`stft`."""
-        x = self._check_audio(wav, sample_rate)
+        x = self.audio(wav, sample_rate)
         conf = self.settings
         if isinstance(conf, SegmentSpecConfig):
             n_frames = (len(x) - conf.win_length) // conf.hop_length + 1
@@ -92,7 +94,7 @@ class TrainedModel:
 
     def stft(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
         """The complex STFT of an STFT-trained model as its training features were stored: (frames, 2F)."""
-        x = self._check_audio(wav, sample_rate)
+        x = self.audio(wav, sample_rate)
         if not isinstance(self.settings, STFTConfig):
             raise DataError(f"{self.source} was not trained on STFT features")
         return spec_to_matrix(self.settings.stft(torch.from_numpy(x)))
@@ -123,11 +125,11 @@ def _read_settings(exp_dir: Path, info: Dict):
 
 
 def _read_labels(lang_dir: Optional[str]) -> Dict[str, List[str]]:
+    """{factor: class names in class-id order} of the tables of ``lang_dir`` that exist."""
     labels = {}
-    for factor, table in LABEL_TABLES.items():
-        path = Path(lang_dir or "") / table
-        if lang_dir and path.is_file():
-            ids = read_symbol_table(path)
+    for factor, table in LABEL_TABLES.items() if lang_dir else ():
+        if (Path(lang_dir) / table).is_file():
+            ids = read_symbol_table(Path(lang_dir) / table)
             labels[factor] = sorted(ids, key=ids.get)
     return labels
 

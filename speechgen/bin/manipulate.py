@@ -16,8 +16,8 @@ from speechgen.data.dataset import SegmentDataset, lang_class_counts, read_mappi
 from speechgen.errors import DataError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
-from speechgen.eval.conversion import save_class_means
-from speechgen.eval.manipulation import FACTORS, batched, class_means, manipulate_and_score
+from speechgen.eval.conversion import factor_class_means, save_class_means
+from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
 from speechgen.models.abilities import Decoder, Encoder, Factorised, model_name, require
 from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment
@@ -118,8 +118,7 @@ def run(args: argparse.Namespace) -> dict:
     converted = {}
     train_codes = batched(model.encode, train_x)
     if Path(args.train_dir).resolve() == Path(info["train_dir"]).resolve():  # kept for speechgen-convert / -pack
-        save_class_means(args.exp_dir, {f: class_means(train_codes, train_y[f], n_classes[f]).numpy()
-                                        for f in FACTORS if f in train_y})
+        save_class_means(args.exp_dir, factor_class_means(train_codes, train_y, n_classes))
     variants = (False, True) if isinstance(model, Factorised) else (False,)
     shifts = [(whole_code, factor) for whole_code in variants for factor in FACTORS]
     for whole_code, factor in progress(shifts, f"manipulating with {args.exp_dir.name}", unit="shift"):

@@ -29,13 +29,18 @@ from speechgen.train.load import load_experiment
 MEANS_FILE = "class_means.npz"
 
 
+def factor_class_means(codes: torch.Tensor, labels: Dict[str, torch.Tensor],
+                       n_classes: Dict[str, int]) -> Dict[str, np.ndarray]:
+    """{factor: (n_classes, D)} mean code of each class of every factor that ``labels`` has."""
+    return {f: class_means(codes, labels[f], n_classes[f]).numpy() for f in FACTORS if f in labels}
+
+
 def code_class_means(model, train_dir: Path, cmvn, lang_dir: Path) -> Dict[str, np.ndarray]:
     """{factor: (n_classes, D)} mean code of each phone and speaker class over the training segments."""
     data = SegmentDataset(train_dir, cmvn, lang_dir)
     codes = batched(model.encode, torch.from_numpy(data.feats))
-    counts = lang_class_counts(lang_dir)
-    return {f: class_means(codes, torch.from_numpy(data.labels[f]), counts[f]).numpy()
-            for f in FACTORS if f in data.labels}
+    labels = {f: torch.from_numpy(ids) for f, ids in data.labels.items()}
+    return factor_class_means(codes, labels, lang_class_counts(lang_dir))
 
 
 def ensure_class_means(exp_dir: Path) -> Path:
@@ -69,6 +74,11 @@ def window_starts(n_frames: int, size: int, hop: int) -> List[int]:
     return starts if starts[-1] == n_frames - size else starts + [n_frames - size]
 
 
+def windows_at(feats: torch.Tensor, starts: List[int], size: int) -> torch.Tensor:
+    """The ``size``-frame windows of (T, F) features at ``starts``: (N, size, F); :func:`overlap_add` inverts it."""
+    return torch.stack([feats[s:s + size] for s in starts])
+
+
 def overlap_add(windows: torch.Tensor, starts: List[int], n_frames: int) -> torch.Tensor:
     """(N, W, F) windows at ``starts`` -> (n_frames, F), each frame the Hann-weighted mean of its windows."""
     size = windows.shape[1]
@@ -97,7 +107,7 @@ def convert_log_spectrogram(trained, feats: torch.Tensor, conv: Conversion) -> t
     means = torch.from_numpy(trained.class_means[conv.factor])
     size = int(model.n_frames)
     starts = window_starts(len(feats), size, conv.hop)
-    codes = batched(model.encode, torch.stack([feats[s:s + size] for s in starts]))
+    codes = batched(model.encode, windows_at(feats, starts, size))
     source = means[conv.source] if conv.source is not None else codes.mean(0)
     part = slice(None) if conv.whole_code else factor_slice(model, conv.factor)
     shift = torch.zeros_like(codes[0])
@@ -109,7 +119,7 @@ def convert_log_spectrogram(trained, feats: torch.Tensor, conv: Conversion) -> t
 def convert_waveform(trained, wav: np.ndarray, sample_rate: int, conv: Conversion, phase: str = "original",
                      n_iter: int = 100) -> np.ndarray:
     """The converted waveform, as long as ``wav``; the phase is the original one or fast Griffin-Lim's."""
-    x = trained._check_audio(wav, sample_rate)
+    x = trained.audio(wav, sample_rate)
     feats = trained.features(x, sample_rate)
     log_spec = convert_log_spectrogram(trained, feats, conv).numpy()
     conf = dataclasses.replace(trained.settings, n_frames=len(feats))

@@ -154,7 +154,8 @@ def manipulate_and_score(model, classifiers: Dict[str, torch.nn.Module], train_c
     """Move ``factor`` of every test segment to ``per_segment`` other classes and score the results.
 
     ``train_codes`` (N, D) are the model's codes of the training segments, whose class means give the
-    shifts; ``whole_code`` moves all of a factorial code, not only ``factor``'s part. Returns ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
+    shifts; ``whole_code`` moves all of a factorial code, not only ``factor``'s part. Returns
+    ``(result, details)`` where details holds the pair indices, targets and x' (N_pairs, T, F).
     """
     for ability in (Encoder, Decoder):
         require(model, ability, f"the {factor} manipulation")

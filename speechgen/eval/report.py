@@ -113,6 +113,11 @@ def _marked(stat: Sequence[float], baseline: Optional[float], is_baseline: bool,
     return text + ("" if is_baseline or _beats(stat[0], baseline) else " °")
 
 
+def _fd_cell(fd: float, baseline: Optional[float], is_baseline: bool) -> str:
+    """A Fréchet distance, with ° where the identity row's is at least as low (lower is better)."""
+    return f"{fd:.1f}" + ("" if is_baseline or _beats(fd, baseline, False) else " °")
+
+
 def _manipulation_entries(found: Dict[Path, Dict], dirs: Sequence[Path], name_of) -> List[tuple]:
     """(row name, is the baseline, scores by factor) per model (``name_of(dir)`` names the row); a factorial
     model gets a second row for the shift of its whole code (``whole_code`` in its results)."""
@@ -171,10 +176,8 @@ def naturalness_section(entries: Sequence[tuple]) -> List[str]:
     base = next((scores for _, is_base, scores in with_fd if is_base), None)
     rows = []
     for name, is_base, scores in with_fd:
-        fds = {f: scores[f]["naturalness"]["fd"] for f in FACTORS}
-        rows.append([name] + [
-            f"{fds[f]:.1f}" + ("" if is_base or not base or _beats(fds[f], base[f]["naturalness"]["fd"], False) else " °")
-            for f in FACTORS])
+        rows.append([name] + [_fd_cell(scores[f]["naturalness"]["fd"], base and base[f]["naturalness"]["fd"], is_base)
+                              for f in FACTORS])
     rows += _fd_floor_rows(with_fd[0][2], 0)
     return ["### Naturalness of the converted segments", "",
             "Fréchet distance between the two MLPs' last hidden layers (concatenated) on the converted segments "
@@ -281,9 +284,8 @@ def summary_tables(exp_root: str | Path, names: Sequence[str], eval_set: str = "
             ref = base[f] if base else None
             cells += [_marked(scores[f][k], ref and ref[k][0], is_base, with_se=False)
                       for k in ("moved_delta", "other_delta")]
-        fds = [scores[f]["naturalness"]["fd"] for f in FACTORS]
-        refs = [base[f]["naturalness"]["fd"] if base else None for f in FACTORS]
-        cells += [f"{v:.1f}" + ("" if is_base or _beats(v, r, False) else " °") for v, r in zip(fds, refs)]
+        cells += [_fd_cell(scores[f]["naturalness"]["fd"], base and base[f]["naturalness"]["fd"], is_base)
+                  for f in FACTORS]
         rows.append([name, *cells])
     rows += _fd_floor_rows(entries[0][2], 4)
     rows += [[f"paper: {name}", *(f"{PAPER_MANIPULATION[f][name][i]:.3f}" for f in FACTORS for i in (2, 5)), "", ""]

@@ -20,7 +20,7 @@ import torch
 
 from speechgen.data.frames import LogMelConfig
 from speechgen.errors import ConfigError
-from speechgen.eval.conversion import overlap_add, window_starts
+from speechgen.eval.conversion import overlap_add, window_starts, windows_at
 from speechgen.models.abilities import Reconstructor, model_name
 from speechgen.models.complex_vae import ComplexSpectrogramVAE
 from speechgen.signal import griffin_lim, istft, mel_filterbank
@@ -58,7 +58,7 @@ def resynth_logmel(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) -> 
     feats = trained.features(x, trained.sample_rate)
     size = int(model.n_frames)
     starts = window_starts(len(feats), size, 1)
-    recon = model.reconstruct(torch.stack([feats[s:s + size] for s in starts]))
+    recon = model.reconstruct(windows_at(feats, starts, size))
     frames = overlap_add(recon, starts, len(feats)).numpy() * trained.cmvn.std + trained.cmvn.mean
     log_mel = torch.from_numpy(frames[:, :conf.n_mels].T.astype(np.float64))  # (n_mels, N) log mel power
     fb = mel_filterbank(conf.sample_rate, conf.n_fft, conf.n_mels, conf.fmin, conf.fmax, scale="kaldi",
