@@ -5,8 +5,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from speechgen.api import load_model
 from speechgen.bin import command
 from speechgen.data.audio import load_wav, save_wav
@@ -14,6 +12,7 @@ from speechgen.data.features import SegmentSpecConfig
 from speechgen.errors import ConfigError, DataError
 from speechgen.eval.conversion import Conversion, convert_waveform, ensure_class_means
 from speechgen.models.abilities import Decoder, Encoder, require
+from speechgen.progress import progress
 
 
 def class_id(trained, factor: str, name: str, option: str) -> int:
@@ -77,7 +76,7 @@ def main(argv=None) -> int:
     trained = load_converter(args.model)
     conv = conversion_of(args, trained)
     sr = trained.sample_rate
-    for wav in tqdm(wavs, desc="converting", unit="utt", disable=len(wavs) < 2):
+    for wav in progress(wavs, "converting", unit="utt"):
         y = convert_waveform(trained, load_wav(wav, sr), sr, conv, phase=args.phase)
         dest = out / wav.name if len(wavs) > 1 else out
         save_wav(dest, y, sr)

@@ -12,18 +12,17 @@ from typing import Dict
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechgen.api import load_model
+from speechgen.bin import command
 from speechgen.data.ark import ark_writer
 from speechgen.data.audio import load_wav
-from speechgen.errors import ConfigError
-from speechgen.bin import command
 from speechgen.data.dataset import SegmentDataset, read_mapping
+from speechgen.errors import ConfigError
 from speechgen.models.abilities import Encoder, Factorised, require
+from speechgen.progress import progress
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
-from speechgen.progress import progress
 
 
 def encode_dir(exp_dir: Path, feats_dir: Path, out_dir: Path, checkpoint: str = "best.pt",
@@ -66,7 +65,7 @@ def encode_wavs(model_path: Path, wavs: Dict[str, str], out_dir: Path, hop: int,
     out_dir.mkdir(parents=True, exist_ok=True)
     scp_tmp = out_dir / "codes.scp.tmp"
     with ark_writer(out_dir / "codes.ark", scp_tmp) as writer:
-        for key in tqdm(sorted(wavs), desc="encoding", unit="utt", disable=len(wavs) < 2):
+        for key in progress(sorted(wavs), "encoding", unit="utt"):
             writer(key, trained.encode_wav(load_wav(wavs[key], trained.sample_rate), trained.sample_rate, hop).numpy())
     os.replace(scp_tmp, out_dir / "codes.scp")
     return len(wavs)

@@ -5,14 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from speechgen.api import load_model
 from speechgen.bin import command
 from speechgen.data.audio import load_wav, save_wav
 from speechgen.errors import ConfigError
 from speechgen.eval.plots import plt, save_figure
 from speechgen.eval.resynthesis import resynthesise
+from speechgen.progress import progress
 
 
 def plot_pair(spectrograms, title: str, png: Path) -> None:
@@ -45,7 +44,7 @@ def main(argv=None) -> int:
         raise ConfigError(f"--gla-iters {args.gla_iters}: must be 0 or more")
     trained = load_model(args.model)
     sr = trained.sample_rate
-    for wav in tqdm(args.wavs, desc="resynthesising", unit="utt", disable=len(args.wavs) < 2):
+    for wav in progress(args.wavs, "resynthesising", unit="utt"):
         x = load_wav(wav, sr)
         waves, spectrograms = resynthesise(trained, x, args.gla_iters, args.seed)
         for condition, y in waves.items():
