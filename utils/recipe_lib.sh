@@ -11,7 +11,6 @@ cpu_cmd=$train_cmd
 # log STAGE MESSAGE...: a time-stamped progress line
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
 
-# conf_of MODEL: the model's config, its _debug twin when --debug true
 # conf_of NAME: the config of a model: conf/NAME_debug.yaml with --debug true; conf/NAME_SET.yaml with
 # --conf-set SET where the recipe has one (e.g. timit_fdnf's longer *_paper.yaml); else conf/NAME.yaml
 conf_of() {
