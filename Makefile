@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py tools/install.sh
+$(VENV)/.installed: setup.py tools/install.sh speechgen/signal/_maxtree.c
 	bash tools/install.sh
 
 demo: install

@@ -1,5 +1,5 @@
 """speechgen: recipes and modules for deep generative models of speech spectrograms."""
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 STAGES = {
     "make-synth": "speechgen.bin.make_synth:main",
@@ -68,5 +68,9 @@ setup(
     python_requires=">=3.9",
     install_requires=REQUIRES,
     extras_require=EXTRAS,
+    # the phase integrator of PGHI and of the complex VAE (speechgen.signal.phase_retrieval):
+    # plain C on Python's C API, no numpy headers
+    ext_modules=[Extension("speechgen.signal._maxtree", ["speechgen/signal/_maxtree.c"],
+                           extra_compile_args=["-O2"])],
     entry_points={"console_scripts": [f"speechgen-{k}={v}" for k, v in STAGES.items()]},
 )

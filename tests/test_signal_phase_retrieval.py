@@ -14,6 +14,7 @@ from speechgen.signal import (
     stft,
     window_gamma,
 )
+from speechgen.signal.phase_retrieval import integrate_grid_tree
 
 SR = 16000
 
@@ -179,6 +180,68 @@ def test_shapes_inits_and_errors():
         griffin_lim(mag, 256, 64, init="ones")
     with pytest.raises(ValueError, match="lengths"):
         griffin_lim(mag.unsqueeze(0), 256, 64, lengths=[3000, 2000])
+
+
+def _reference_tree_phase(wt, st, wf, sf, root):
+    """Phases along scipy's maximum spanning tree of one (F, N) grid, from ``root`` with phase 0."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+    F, N = wf.shape[0] + 1, wt.shape[1] + 1
+    idx = np.arange(F * N).reshape(F, N)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:].ravel()])
+    w, step = np.concatenate([wt.ravel(), wf.ravel()]), np.concatenate([st.ravel(), sf.ravel()])
+    tree = minimum_spanning_tree(coo_matrix((w.max() + 1.0 - w, (u, v)), shape=(F * N, F * N))).tocoo()
+    kept = set(zip(tree.row.tolist(), tree.col.tolist()))
+    signed = {}
+    for a, b, s in zip(u.tolist(), v.tolist(), step.tolist()):
+        if (a, b) in kept or (b, a) in kept:
+            signed[a, b], signed[b, a] = s, -s
+    order, pred = breadth_first_order(tree, root, directed=False)
+    phase = np.zeros(F * N)
+    for node in order[1:]:
+        phase[node] = phase[pred[node]] + signed[pred[node], node]
+    return phase.reshape(F, N)
+
+
+def test_grid_tree_follows_the_maximum_spanning_tree():
+    rng = np.random.default_rng(3)
+    B, F, N = 2, 5, 7
+    wt, st = rng.random((B, F, N - 1)), rng.standard_normal((B, F, N - 1))
+    wf, sf = rng.random((B, F - 1, N)), rng.standard_normal((B, F - 1, N))
+    roots = np.array([9, F * N + 20])  # one per item
+    phase = np.full((B, F, N), 7.0)
+    reached = integrate_grid_tree((wt, st), (wf, sf), phase, roots=roots)
+    assert reached.all()
+    for b in range(B):  # inconsistent steps: only the tree's edges count, items apart
+        ref = _reference_tree_phase(wt[b], st[b], wf[b], sf[b], roots[b] - b * F * N)
+        np.testing.assert_allclose(phase[b], ref, atol=1e-12)
+
+
+def test_grid_tree_regions_roots_and_ground():
+    F, N = 3, 4
+    true = np.random.default_rng(0).uniform(-3, 3, (1, F, N))
+    wt, st = np.ones((1, F, N - 1)), np.diff(true, axis=2)
+    wf, sf = np.full((1, F - 1, N), -np.inf), np.diff(true, axis=1)  # no frequency edges: 3 rows apart
+    phase = np.full((1, F, N), 5.0)
+    reached = integrate_grid_tree((wt, st), (wf, sf), phase, roots=np.array([2, 4]))  # rows 0 and 1
+    assert reached[0, :2].all() and not reached[0, 2].any()
+    np.testing.assert_allclose(phase[0, 0], true[0, 0] - true[0, 0, 2], atol=1e-12)  # 0 at its root
+    np.testing.assert_allclose(phase[0, 1], true[0, 1] - true[0, 1, 0], atol=1e-12)
+    assert (phase[0, 2] == 5.0).all()  # never reached: left as it was
+    # a ground edge heavier than the rest roots each row at its own bin with the ground's value
+    ground_w = np.full((1, F, N), -np.inf)
+    ground_w[0, :, 1] = 10.0
+    phase = np.zeros((1, F, N))
+    assert integrate_grid_tree((wt, st), (wf, sf), phase, ground=(ground_w, true)).all()
+    np.testing.assert_allclose(phase, true, atol=1e-12)
+    with pytest.raises(ValueError, match="time_edges"):
+        integrate_grid_tree((wt[:, :, 1:], st), (wf, sf), phase)
+    with pytest.raises(ValueError, match="roots"):
+        integrate_grid_tree((wt, st), (wf, sf), phase, roots=np.array([F * N]))
+    with pytest.raises(TypeError, match="float64"):
+        integrate_grid_tree((wt, st), (wf, sf), phase.astype(np.float32))
 
 
 def test_window_gamma():

@@ -60,6 +60,7 @@ from speechgen.losses.von_mises import (
 from speechgen.models.base import MODELS, GenerativeModel
 from speechgen.models.vae import gaussian_nll
 from speechgen.signal.phase import principal_value
+from speechgen.signal.phase_retrieval import integrate_grid_tree
 
 log = logging.getLogger("speechgen.models")
 
@@ -517,8 +518,9 @@ def integrate_phase_tree(log_magnitude: np.ndarray, unary: Optional[Tuple[np.nda
     ``freq_delay`` along frequency) and a predicted phase (``unary``) joins a bin to a ground node of
     phase 0. Each edge weighs its von Mises concentration. The maximum spanning tree keeps the most
     reliable edges that connect everything; phases then follow from the ground along the tree. Without
-    ``unary`` every connected region is rooted at its largest ``log_magnitude`` with phase 0 (tiny
-    ground edges that rank below every other edge).
+    ``unary`` every connected region is rooted at its largest ``log_magnitude`` with phase 0. The
+    integrator is PGHI's (:func:`speechgen.signal.phase_retrieval.integrate_grid_tree`), fed the log
+    of the concentrations, which orders the edges alike and spreads them evenly over its buckets.
 
     Args:
         log_magnitude: (F, T).
@@ -528,57 +530,15 @@ def integrate_phase_tree(log_magnitude: np.ndarray, unary: Optional[Tuple[np.nda
     Returns:
         phase: (F, T) float64 in [-pi, pi).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
-
     n_freq, n_time = log_magnitude.shape
-    n_nodes = n_freq * n_time
-    ground = n_nodes
-    idx = np.arange(n_nodes).reshape(n_freq, n_time)
-    src, dst, weight, step = [], [], [], []  # phi[dst] = phi[src] + step
-    if time_step is not None and n_time > 1:
-        src.append(idx[:, :-1].ravel()), dst.append(idx[:, 1:].ravel())
-        weight.append(time_step[1].ravel()), step.append(time_step[0].ravel())
-    if freq_delay is not None and n_freq > 1:
-        src.append(idx[:-1, :].ravel()), dst.append(idx[1:, :].ravel())
-        weight.append(freq_delay[1].ravel()), step.append(-freq_delay[0].ravel())
+    absent = (np.full((1, n_freq, n_time - 1), -np.inf), np.zeros((1, n_freq, n_time - 1)))
+    time_edges = absent if time_step is None else (np.log(time_step[1])[None], time_step[0][None])
+    absent = (np.full((1, n_freq - 1, n_time), -np.inf), np.zeros((1, n_freq - 1, n_time)))
+    freq_edges = absent if freq_delay is None else (np.log(freq_delay[1])[None], -freq_delay[0][None])
+    phase = np.zeros((1, n_freq, n_time))
     if unary is not None:
-        src.append(np.full(n_nodes, ground)), dst.append(idx.ravel())
-        weight.append(unary[1].ravel()), step.append(unary[0].ravel())
+        integrate_grid_tree(time_edges, freq_edges, phase, ground=(np.log(unary[1])[None], unary[0][None]))
     else:
-        lowest = min((w.min() for w in weight), default=1.0)
-        rank = (log_magnitude.ravel() - log_magnitude.min()) / (np.ptp(log_magnitude) + 1e-12)
-        src.append(np.full(n_nodes, ground)), dst.append(idx.ravel())
-        weight.append(lowest * 1e-3 * (1.0 + rank)), step.append(np.zeros(n_nodes))
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    weight, step = np.concatenate(weight).astype(np.float64), np.concatenate(step).astype(np.float64)
-    # maximum spanning tree = minimum spanning tree of (top - weight), all strictly positive
-    cost = (weight.max() + 1.0) - weight
-    graph = coo_matrix((cost, (src, dst)), shape=(n_nodes + 1, n_nodes + 1)).tocsr()
-    tree = minimum_spanning_tree(graph)
-    order, parent = breadth_first_order(tree, ground, directed=False, return_predecessors=True)
-    if order.size != n_nodes + 1:
-        raise RuntimeError("phase tree does not reach every bin")  # cannot happen: ground joins all
-    # the step of each tree edge, oriented from parent to child
-    edge_step = coo_matrix((step, (src, dst)), shape=graph.shape).tocsr()
-    children = order[1:]
-    parents = parent[children]
-    forward = np.asarray(edge_step[parents, children]).ravel()
-    backward = np.asarray(edge_step[children, parents]).ravel()
-    is_forward = _has_edge(graph, parents, children)
-    increment = np.where(is_forward, forward, -backward)
-    # phase = sum of increments up to the ground: pointer jumping, log2(depth) vectorised rounds
-    acc = np.zeros(n_nodes + 1)
-    up = np.full(n_nodes + 1, ground)
-    acc[children], up[children] = increment, parents
-    while np.any(up != ground):
-        acc = acc + np.where(up != ground, acc[up], 0.0)
-        up = np.where(up != ground, up[up], ground)
-    return principal_value(torch.from_numpy(acc[:n_nodes])).numpy().reshape(n_freq, n_time)
-
-
-def _has_edge(graph, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Whether the directed entry (rows[i], cols[i]) exists in the csr ``graph``."""
-    pattern = graph.copy()
-    pattern.data = np.ones_like(pattern.data)
-    return np.asarray(pattern[rows, cols]).ravel() > 0
+        roots = np.argsort(-log_magnitude.ravel(), kind="stable")  # each region from its loudest bin
+        integrate_grid_tree(time_edges, freq_edges, phase, roots=roots)
+    return principal_value(torch.from_numpy(phase[0])).numpy()

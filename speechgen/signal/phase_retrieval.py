@@ -37,6 +37,7 @@ __all__ = [
     "pghi",
     "pghi_phase_gradients",
     "window_gamma",
+    "integrate_grid_tree",
 ]
 
 # Time-frequency ratio of the Gaussian closest to each window, as a fraction of win_length**2
@@ -541,7 +542,7 @@ def pghi(
     does: the integration paths form a maximum spanning tree of the grid graph whose edges weigh
     ``log|X_u| + log|X_v|``, rooted at each connected region's largest coefficient (phase 0).
     Coefficients below ``tol`` times the item's maximum get a random phase. Runs on the CPU
-    (scipy's sparse graph routines); the result is moved to ``mag``'s device.
+    (:func:`integrate_grid_tree`); the result is moved to ``mag``'s device.
 
     Args:
         mag: (B, F, N) or (F, N) magnitudes.
@@ -552,10 +553,6 @@ def pghi(
     Returns:
         phase: (B, F, N) (or (F, N)) real, same dtype/device as ``mag``.
     """
-    from scipy.sparse import coo_matrix, csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
-    from scipy.sparse.linalg import spsolve_triangular
-
     win_length = _check_params(n_fft, hop_length, win_length)
     mag_b, squeeze = _as_batched_mag(mag)
     B, F, N = mag_b.shape
@@ -573,72 +570,65 @@ def pghi(
 
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0.0, 2.0 * np.pi, size=S.shape)
-    n_nodes = B * F * N
     if sig.any():
-        idx = np.arange(n_nodes).reshape(B, F, N)
-        ls = logS.reshape(-1)
-        mt = sig[:, :, :-1] & sig[:, :, 1:]
-        mf = sig[:, :-1, :] & sig[:, 1:, :]
-        u = np.concatenate([idx[:, :, :-1][mt], idx[:, :-1, :][mf]])
-        v = np.concatenate([idx[:, :, 1:][mt], idx[:, 1:, :][mf]])
-        top = 2.0 * ls[sig.reshape(-1)].max() + 1.0
-        weight = top - ls[u] - ls[v]  # >= 1: the heaviest paths get the lightest weights
-        graph = coo_matrix((weight, (u, v)), shape=(n_nodes, n_nodes)).tocsr()
-        tree = minimum_spanning_tree(graph).tocoo()
-
-        # one root per connected region of significant coefficients: its largest one
-        _, labels = connected_components(tree, directed=False)
+        (mt, st), (mf, sf) = _trapezoid_steps(sig, dphi_dn, dphi_dm)
+        wt = np.where(mt, logS[:, :, :-1] + logS[:, :, 1:], -np.inf)
+        wf = np.where(mf, logS[:, :-1, :] + logS[:, 1:, :], -np.inf)
         nodes = np.flatnonzero(sig.reshape(-1))
-        lab, val = labels[nodes], ls[nodes]
-        best = np.full(labels.max() + 1, -np.inf)
-        np.maximum.at(best, lab, val)
-        top_nodes = nodes[val == best[lab]]
-        root_of = np.full(labels.max() + 1, -1, dtype=np.int64)
-        root_of[labels[top_nodes]] = top_nodes
-        roots = root_of[root_of >= 0]
-
-        # a virtual node joined to every root makes the forest one tree; BFS lists parents first
-        hub = n_nodes
-        rows = np.concatenate([tree.row, np.full(roots.size, hub)])
-        cols = np.concatenate([tree.col, roots])
-        full = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n_nodes + 1, n_nodes + 1)).tocsr()
-        bfs, pred = breadth_first_order(full, hub, directed=False, return_predecessors=True)
-        order = bfs[1:]
-        parent = pred[order]
-        has_parent = parent != hub
-
-        # phase increment from the parent (trapezoidal rule on the edge); 0 at the roots
-        tg = dphi_dn.reshape(-1)
-        fg = dphi_dm.reshape(-1)
-        child, par = order[has_parent], parent[has_parent]
-        step = child - par  # +-1 along time, +-N along frequency (edges never cross a row)
-        along_time = np.abs(step) == 1 if N > 1 else np.zeros(step.size, dtype=bool)
-        inc = np.empty(step.size)
-        c, p = child[along_time], par[along_time]
-        inc[along_time] = (step[along_time] * 0.5) * (tg[c] + tg[p])
-        along_freq = ~along_time
-        c, p = child[along_freq], par[along_freq]
-        inc[along_freq] = (np.sign(step[along_freq]) * 0.5) * (fg[c] + fg[p])
-        delta = np.zeros(order.size)
-        delta[has_parent] = inc
-
-        # phase = delta + phase of the parent, i.e. (I - P) phase = delta with P the parent map:
-        # lower triangular in BFS order, solved in one compiled sweep
-        k = order.size
-        pos = np.empty(n_nodes + 1, dtype=np.int64)
-        pos[order] = np.arange(k)
-        indptr = np.zeros(k + 1, dtype=np.int64)
-        np.cumsum(1 + has_parent, out=indptr[1:])
-        indices = np.empty(indptr[-1], dtype=np.int64)
-        data = np.ones(indptr[-1])
-        indices[indptr[1:] - 1] = np.arange(k)
-        first = indptr[:-1][has_parent]
-        indices[first] = pos[par]
-        data[first] = -1.0
-        system = csr_matrix((data, indices, indptr), shape=(k, k))
-        integrated = spsolve_triangular(system, delta, lower=True, unit_diagonal=True)
-        flat = phase.reshape(-1)
-        flat[order] = integrated
-        phase = flat.reshape(B, F, N)
+        roots = nodes[np.argsort(-logS.reshape(-1)[nodes], kind="stable")]  # each region from its largest
+        integrate_grid_tree((wt, st), (wf, sf), phase, roots=roots)
     out = torch.from_numpy(phase).to(dtype=mag_b.dtype, device=mag_b.device)
     return out[0] if squeeze else out
+
+
+def _trapezoid_steps(sig: np.ndarray, dphi_dn: np.ndarray, dphi_dm: np.ndarray):
+    """Which time and frequency edges of (B, F, N) grids join two significant bins, and their phase
+    steps (trapezoidal rule): ``[(mask, step) along time, (mask, step) along frequency]``."""
+    out = []
+    for grad, ahead, behind in ((dphi_dn, np.s_[:, :, 1:], np.s_[:, :, :-1]),
+                                (dphi_dm, np.s_[:, 1:, :], np.s_[:, :-1, :])):
+        out.append((sig[behind] & sig[ahead], 0.5 * (grad[behind] + grad[ahead])))
+    return out
+
+
+def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: Tuple[np.ndarray, np.ndarray],
+                        phase: np.ndarray, ground: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                        roots: Optional[np.ndarray] = None) -> np.ndarray:
+    """Phases of (B, F, N) grids from phase differences along a maximum spanning forest.
+
+    The heap integration of PGHI with edge weights (Prim's algorithm with a binary heap, in C:
+    ``speechgen/signal/_maxtree.c``): a tree grows by its heaviest edge to a bin it has not reached,
+    so every phase follows the most reliable path. ``time_edges = (weight, step)``, each
+    (B, F, N - 1), say ``phase[..., n + 1] = phase[..., n] + step``; ``freq_edges``, each
+    (B, F - 1, N), say ``phase[:, f + 1] = phase[:, f] + step``. An edge of weight -inf is absent.
+    With ``ground = (weight, value)``, each (B, F, N), a node of phase 0 joins every bin
+    (``phase = value`` along that edge) and all trees grow from it; then each of ``roots`` (flat
+    indices) in turn that no tree reached yet starts one with phase 0. Bins no tree reaches keep the
+    value ``phase`` holds on entry.
+
+    Args:
+        phase: (B, F, N) float64, C-contiguous, filled in place.
+    Returns:
+        reached: (B, F, N) bool.
+    """
+    from speechgen.signal import _maxtree
+
+    if phase.dtype != np.float64 or phase.ndim != 3 or not phase.flags.c_contiguous:
+        raise TypeError("phase must be a C-contiguous (B, F, N) float64 array")
+    B, F, N = phase.shape
+    shapes = {"time_edges": (B, F, N - 1), "freq_edges": (B, F - 1, N), "ground": (B, F, N)}
+    arrays = []
+    for name, pair in (("time_edges", time_edges), ("freq_edges", freq_edges), ("ground", ground)):
+        if pair is None:
+            arrays += [np.zeros(0), np.zeros(0)]
+            continue
+        for a in pair:
+            if np.shape(a) != shapes[name]:
+                raise ValueError(f"{name} must be {shapes[name]} for phase {phase.shape}, got {np.shape(a)}")
+            arrays.append(np.ascontiguousarray(a, dtype=np.float64))
+    roots = np.zeros(0, dtype=np.int64) if roots is None else np.ascontiguousarray(roots, dtype=np.int64)
+    if roots.size and (roots.min() < 0 or roots.max() >= phase.size):
+        raise ValueError(f"roots holds bin indices outside [0, {phase.size})")
+    reached = np.zeros(phase.shape, dtype=np.uint8)
+    _maxtree.integrate(B, F, N, *arrays, roots.reshape(-1), phase, reached)
+    return reached.astype(bool)

@@ -1,0 +1,211 @@
+/*
+ * Phase integration over time-frequency grids along a maximum spanning forest (Prim's algorithm
+ * with a binary heap): the heap integration of PGHI (Prusa, Balazs & Soendergaard 2017) with edge
+ * weights. speechgen.signal.phase_retrieval.integrate_grid_tree is the only caller; it checks the
+ * arrays' dtypes and shapes before calling integrate() here.
+ *
+ * Nodes are the bins of B grids of F x N, numbered (b * F + f) * N + n. A time edge joins (b, f, n)
+ * and (b, f, n + 1) and says phi(b, f, n + 1) = phi(b, f, n) + step; a frequency edge joins (b, f, n)
+ * and (b, f + 1, n) likewise. An edge of weight -inf (or NaN) is absent. With ground edges, a
+ * virtual ground node of phase 0 joins every node: phi(node) = ground step. Otherwise each of
+ * `roots` in turn that no earlier tree reached starts a tree with phase 0. A tree grows by its
+ * heaviest edge to an unreached node.
+ *
+ * Only the C API and the buffer protocol are used: no numpy headers are needed to build it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The frontier: edges from the reached set to bins not reached when they were pushed, in a binary
+ * max-heap by weight (an edge whose target got reached meanwhile is skipped when it comes out). */
+typedef struct {
+    double w;      /* key: the edge's weight */
+    double phase;  /* the phase the edge gives its target */
+    int64_t node;  /* the target */
+} entry;
+
+typedef struct {
+    entry *a;
+    Py_ssize_t n, cap;
+} queue;
+
+static int queue_push(queue *q, double w, double phase, int64_t node) {
+    if (q->n + 1 >= q->cap) { /* room for one more and the sentinel of queue_pop */
+        Py_ssize_t cap = q->cap ? 2 * q->cap : 4096;
+        entry *a = (entry *)realloc(q->a, (size_t)cap * sizeof(entry));
+        if (!a) return -1;
+        q->a = a, q->cap = cap;
+    }
+    Py_ssize_t i = q->n++;
+    while (i > 0) { /* sift up */
+        Py_ssize_t p = (i - 1) / 2;
+        if (q->a[p].w >= w) break;
+        q->a[i] = q->a[p];
+        i = p;
+    }
+    q->a[i].w = w, q->a[i].phase = phase, q->a[i].node = node;
+    return 0;
+}
+
+/* Bottom-up deletion: the hole at the top sinks along the larger children to a leaf (one branch-free
+ * comparison per level), then the last entry rises from there, rarely more than a level or two. */
+static entry queue_pop(queue *q) {
+    entry top = q->a[0], last = q->a[--q->n];
+    Py_ssize_t i = 0, n = q->n;
+    q->a[n].w = -INFINITY; /* sentinel: a missing right child never wins */
+    for (Py_ssize_t c = 1; c < n; c = 2 * i + 1) {
+        c += q->a[c + 1].w > q->a[c].w;
+        q->a[i] = q->a[c];
+        i = c;
+    }
+    while (i > 0) {
+        Py_ssize_t p = (i - 1) / 2;
+        if (q->a[p].w >= last.w) break;
+        q->a[i] = q->a[p];
+        i = p;
+    }
+    q->a[i] = last;
+    return top;
+}
+
+/* A bin's edges to its next frame and its next bin (weight -inf where there is none, also at the
+ * grid's edges), side by side so that one visit touches few cache lines. */
+typedef struct {
+    double wt, st, wf, sf;
+} bin_edges;
+
+typedef struct {
+    Py_ssize_t N, n_nodes;
+    bin_edges *e;
+    double *phase;
+    uint8_t *reached;
+} grid;
+
+/* g->e from the time edges (B, F, N - 1) and the frequency edges (B, F - 1, N) */
+static int gather_edges(grid *g, Py_ssize_t B, Py_ssize_t F, const double *wt, const double *st,
+                        const double *wf, const double *sf) {
+    Py_ssize_t N = g->N;
+    g->e = (bin_edges *)malloc(((size_t)g->n_nodes + 1) * sizeof(bin_edges));
+    if (!g->e) return -1;
+    for (Py_ssize_t b = 0, node = 0; b < B; b++)
+        for (Py_ssize_t f = 0; f < F; f++)
+            for (Py_ssize_t n = 0; n < N; n++, node++) {
+                Py_ssize_t et = (b * F + f) * (N - 1) + n, ef = (b * (F - 1) + f) * N + n;
+                int time_ok = n + 1 < N, freq_ok = f + 1 < F;
+                g->e[node].wt = time_ok ? wt[et] : -INFINITY, g->e[node].st = time_ok ? st[et] : 0.0;
+                g->e[node].wf = freq_ok ? wf[ef] : -INFINITY, g->e[node].sf = freq_ok ? sf[ef] : 0.0;
+            }
+    return 0;
+}
+
+/* offer the edge (w, phase) to `m` if it exists and `m` is not reached yet */
+static inline int offer(const grid *g, queue *q, int64_t m, double w, double phase) {
+    if (!(w > -INFINITY) || g->reached[m]) return 0;
+    return queue_push(q, w, phase, m);
+}
+
+/* push every edge from the just-reached `node` to its unreached neighbours */
+static int push_neighbours(const grid *g, queue *q, int64_t node) {
+    const bin_edges *e = g->e;
+    double ph = g->phase[node];
+    Py_ssize_t N = g->N;
+    if (offer(g, q, node + 1, e[node].wt, ph + e[node].st) < 0) return -1;
+    if (offer(g, q, node + N, e[node].wf, ph + e[node].sf) < 0) return -1;
+    if (node > 0 && offer(g, q, node - 1, e[node - 1].wt, ph - e[node - 1].st) < 0) return -1;
+    if (node >= N && offer(g, q, node - N, e[node - N].wf, ph - e[node - N].sf) < 0) return -1;
+    return 0;
+}
+
+/* pop edges until the queue is empty, reaching a node with each one that still leads somewhere new */
+static int drain(const grid *g, queue *q) {
+    while (q->n > 0) {
+        entry e = queue_pop(q);
+        if (g->reached[e.node]) continue;
+        g->reached[e.node] = 1;
+        g->phase[e.node] = e.phase;
+        if (push_neighbours(g, q, e.node) < 0) return -1;
+    }
+    return 0;
+}
+
+static int run(grid *g, Py_ssize_t B, Py_ssize_t F, const double **edges, const double *wg, const double *sg,
+               const int64_t *roots, Py_ssize_t n_roots) {
+    Py_ssize_t n_nodes = g->n_nodes;
+    queue *q = (queue *)calloc(1, sizeof(queue));
+    g->e = NULL;
+    int failed = !q || gather_edges(g, B, F, edges[0], edges[1], edges[2],
+                                                                 edges[3]) < 0;
+    if (!failed && wg) { /* Prim from the ground node */
+        for (Py_ssize_t i = 0; !failed && i < n_nodes; i++) failed = offer(g, q, i, wg[i], sg[i]) < 0;
+        failed = failed || drain(g, q) < 0;
+    }
+    for (Py_ssize_t r = 0; !failed && r < n_roots; r++) {
+        if (g->reached[roots[r]]) continue;
+        g->reached[roots[r]] = 1;
+        g->phase[roots[r]] = 0.0;
+        failed = push_neighbours(g, q, roots[r]) < 0 || drain(g, q) < 0;
+    }
+    if (q) free(q->a);
+    free(q), free(g->e);
+    return failed ? -1 : 0;
+}
+
+/* `kinds`: the format characters accepted (native byte order), all of `size` bytes */
+static int get_buffer(PyObject *obj, Py_buffer *view, const char *kinds, Py_ssize_t size, int writable,
+                      const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    const char *f = view->format;
+    if (*f == '@' || *f == '=') f++;
+    if (view->itemsize != size || strlen(f) != 1 || !strchr(kinds, *f)) {
+        PyErr_Format(PyExc_TypeError, "%s: need a contiguous array of %zd-byte '%s'", name, size, kinds);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+#define N_ARRAYS 9
+
+static PyObject *integrate(PyObject *self, PyObject *args) {
+    Py_ssize_t B, F, N;
+    PyObject *objs[N_ARRAYS];
+    const char *names[N_ARRAYS] = {"wt", "st", "wf", "sf", "wg", "sg", "roots", "phase", "reached"};
+    const char *kinds[N_ARRAYS] = {"d", "d", "d", "d", "d", "d", "lq", "d", "B"};
+    const Py_ssize_t sizes[N_ARRAYS] = {8, 8, 8, 8, 8, 8, 8, 8, 1};
+    Py_buffer views[N_ARRAYS];
+    int got = 0, failed = 0;
+    if (!PyArg_ParseTuple(args, "nnnOOOOOOOOO", &B, &F, &N, &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8]))
+        return NULL;
+    for (; got < N_ARRAYS; got++)
+        if (get_buffer(objs[got], &views[got], kinds[got], sizes[got], got >= 7, names[got]) < 0) break;
+    if (got == N_ARRAYS) {
+        grid g = {N, B * F * N, NULL, views[7].buf, views[8].buf};
+        const double *edges[4] = {views[0].buf, views[1].buf, views[2].buf, views[3].buf};
+        int ground = views[4].len > 0;
+        Py_BEGIN_ALLOW_THREADS
+        failed = run(&g, B, F, edges, ground ? views[4].buf : NULL, ground ? views[5].buf : NULL,
+                     views[6].buf, views[6].len / 8) < 0;
+        Py_END_ALLOW_THREADS
+        if (failed) PyErr_NoMemory();
+    }
+    for (int i = 0; i < got; i++) PyBuffer_Release(&views[i]);
+    if (got < N_ARRAYS || failed) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"integrate", integrate, METH_VARARGS,
+     "integrate(B, F, N, wt, st, wf, sf, wg, sg, roots, phase, reached): fill phase/reached along a "
+     "maximum spanning forest of the grids (see speechgen.signal.phase_retrieval.integrate_grid_tree)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_maxtree", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__maxtree(void) { return PyModule_Create(&module); }
