@@ -230,6 +230,12 @@ def test_grid_tree_regions_roots_and_ground():
     np.testing.assert_allclose(phase[0, 0], true[0, 0] - true[0, 0, 2], atol=1e-12)  # 0 at its root
     np.testing.assert_allclose(phase[0, 1], true[0, 1] - true[0, 1, 0], atol=1e-12)
     assert (phase[0, 2] == 5.0).all()  # never reached: left as it was
+    # with priorities, each tree is 0 at its bin of highest priority instead of at its root
+    loud = np.random.default_rng(1).random((1, F, N))
+    phase = np.zeros((1, F, N))
+    integrate_grid_tree((wt, st), (wf, sf), phase, roots=np.arange(F * N), priority=loud)
+    for f in range(F):
+        np.testing.assert_allclose(phase[0, f], true[0, f] - true[0, f, np.argmax(loud[0, f])], atol=1e-12)
     # a ground edge heavier than the rest roots each row at its own bin with the ground's value
     ground_w = np.full((1, F, N), -np.inf)
     ground_w[0, :, 1] = 10.0

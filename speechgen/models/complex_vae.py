@@ -539,6 +539,6 @@ def integrate_phase_tree(log_magnitude: np.ndarray, unary: Optional[Tuple[np.nda
     if unary is not None:
         integrate_grid_tree(time_edges, freq_edges, phase, ground=(np.log(unary[1])[None], unary[0][None]))
     else:
-        roots = np.argsort(-log_magnitude.ravel(), kind="stable")  # each region from its loudest bin
-        integrate_grid_tree(time_edges, freq_edges, phase, roots=roots)
+        integrate_grid_tree(time_edges, freq_edges, phase, roots=np.arange(phase.size),  # each region
+                            priority=log_magnitude[None])  # from its loudest bin
     return principal_value(torch.from_numpy(phase[0])).numpy()

@@ -7,9 +7,10 @@
  * Nodes are the bins of B grids of F x N, numbered (b * F + f) * N + n. A time edge joins (b, f, n)
  * and (b, f, n + 1) and says phi(b, f, n + 1) = phi(b, f, n) + step; a frequency edge joins (b, f, n)
  * and (b, f + 1, n) likewise. An edge of weight -inf (or NaN) is absent. With ground edges, a
- * virtual ground node of phase 0 joins every node: phi(node) = ground step. Otherwise each of
- * `roots` in turn that no earlier tree reached starts a tree with phase 0. A tree grows by its
- * heaviest edge to an unreached node.
+ * virtual ground node of phase 0 joins every node: phi(node) = ground step. Then each of `roots`
+ * in turn that no earlier tree reached starts a tree; with priorities, the tree's phases are then
+ * shifted to 0 at its node of highest priority (as if grown from there), else to 0 at the root.
+ * A tree grows by its heaviest edge to an unreached node.
  *
  * Only the C API and the buffer protocol are used: no numpy headers are needed to build it.
  */
@@ -83,6 +84,8 @@ typedef struct {
     bin_edges *e;
     double *phase;
     uint8_t *reached;
+    int64_t *order;  /* the nodes in the order they were reached */
+    Py_ssize_t n_order;
 } grid;
 
 /* g->e from the time edges (B, F, N - 1) and the frequency edges (B, F - 1, N) */
@@ -121,36 +124,50 @@ static int push_neighbours(const grid *g, queue *q, int64_t node) {
 }
 
 /* pop edges until the queue is empty, reaching a node with each one that still leads somewhere new */
-static int drain(const grid *g, queue *q) {
+static int drain(grid *g, queue *q) {
     while (q->n > 0) {
         entry e = queue_pop(q);
         if (g->reached[e.node]) continue;
         g->reached[e.node] = 1;
         g->phase[e.node] = e.phase;
+        g->order[g->n_order++] = e.node;
         if (push_neighbours(g, q, e.node) < 0) return -1;
     }
     return 0;
 }
 
+/* shift the phases of the tree order[start:] to 0 at its node of highest priority */
+static void rereference(grid *g, Py_ssize_t start, const double *priority) {
+    int64_t best = g->order[start];
+    for (Py_ssize_t i = start + 1; i < g->n_order; i++)
+        if (priority[g->order[i]] > priority[best]) best = g->order[i];
+    double ref = g->phase[best];
+    for (Py_ssize_t i = start; i < g->n_order; i++) g->phase[g->order[i]] -= ref;
+}
+
 static int run(grid *g, Py_ssize_t B, Py_ssize_t F, const double **edges, const double *wg, const double *sg,
-               const int64_t *roots, Py_ssize_t n_roots) {
+               const int64_t *roots, Py_ssize_t n_roots, const double *priority) {
     Py_ssize_t n_nodes = g->n_nodes;
     queue *q = (queue *)calloc(1, sizeof(queue));
     g->e = NULL;
-    int failed = !q || gather_edges(g, B, F, edges[0], edges[1], edges[2],
-                                                                 edges[3]) < 0;
+    g->order = (int64_t *)malloc(((size_t)n_nodes + 1) * sizeof(int64_t));
+    g->n_order = 0;
+    int failed = !q || !g->order || gather_edges(g, B, F, edges[0], edges[1], edges[2], edges[3]) < 0;
     if (!failed && wg) { /* Prim from the ground node */
         for (Py_ssize_t i = 0; !failed && i < n_nodes; i++) failed = offer(g, q, i, wg[i], sg[i]) < 0;
         failed = failed || drain(g, q) < 0;
     }
     for (Py_ssize_t r = 0; !failed && r < n_roots; r++) {
         if (g->reached[roots[r]]) continue;
+        Py_ssize_t start = g->n_order;
         g->reached[roots[r]] = 1;
         g->phase[roots[r]] = 0.0;
+        g->order[g->n_order++] = roots[r];
         failed = push_neighbours(g, q, roots[r]) < 0 || drain(g, q) < 0;
+        if (!failed && priority) rereference(g, start, priority);
     }
     if (q) free(q->a);
-    free(q), free(g->e);
+    free(q), free(g->e), free(g->order);
     return failed ? -1 : 0;
 }
 
@@ -169,28 +186,28 @@ static int get_buffer(PyObject *obj, Py_buffer *view, const char *kinds, Py_ssiz
     return 0;
 }
 
-#define N_ARRAYS 9
+#define N_ARRAYS 10
 
 static PyObject *integrate(PyObject *self, PyObject *args) {
     Py_ssize_t B, F, N;
     PyObject *objs[N_ARRAYS];
-    const char *names[N_ARRAYS] = {"wt", "st", "wf", "sf", "wg", "sg", "roots", "phase", "reached"};
-    const char *kinds[N_ARRAYS] = {"d", "d", "d", "d", "d", "d", "lq", "d", "B"};
-    const Py_ssize_t sizes[N_ARRAYS] = {8, 8, 8, 8, 8, 8, 8, 8, 1};
+    const char *names[N_ARRAYS] = {"wt", "st", "wf", "sf", "wg", "sg", "roots", "priority", "phase", "reached"};
+    const char *kinds[N_ARRAYS] = {"d", "d", "d", "d", "d", "d", "lq", "d", "d", "B"};
+    const Py_ssize_t sizes[N_ARRAYS] = {8, 8, 8, 8, 8, 8, 8, 8, 8, 1};
     Py_buffer views[N_ARRAYS];
     int got = 0, failed = 0;
-    if (!PyArg_ParseTuple(args, "nnnOOOOOOOOO", &B, &F, &N, &objs[0], &objs[1], &objs[2], &objs[3],
-                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8]))
+    if (!PyArg_ParseTuple(args, "nnnOOOOOOOOOO", &B, &F, &N, &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9]))
         return NULL;
     for (; got < N_ARRAYS; got++)
-        if (get_buffer(objs[got], &views[got], kinds[got], sizes[got], got >= 7, names[got]) < 0) break;
+        if (get_buffer(objs[got], &views[got], kinds[got], sizes[got], got >= 8, names[got]) < 0) break;
     if (got == N_ARRAYS) {
-        grid g = {N, B * F * N, NULL, views[7].buf, views[8].buf};
+        grid g = {N, B * F * N, NULL, views[8].buf, views[9].buf, NULL, 0};
         const double *edges[4] = {views[0].buf, views[1].buf, views[2].buf, views[3].buf};
         int ground = views[4].len > 0;
         Py_BEGIN_ALLOW_THREADS
         failed = run(&g, B, F, edges, ground ? views[4].buf : NULL, ground ? views[5].buf : NULL,
-                     views[6].buf, views[6].len / 8) < 0;
+                     views[6].buf, views[6].len / 8, views[7].len > 0 ? views[7].buf : NULL) < 0;
         Py_END_ALLOW_THREADS
         if (failed) PyErr_NoMemory();
     }
@@ -201,7 +218,7 @@ static PyObject *integrate(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"integrate", integrate, METH_VARARGS,
-     "integrate(B, F, N, wt, st, wf, sf, wg, sg, roots, phase, reached): fill phase/reached along a "
+     "integrate(B, F, N, wt, st, wf, sf, wg, sg, roots, priority, phase, reached): fill phase/reached along a "
      "maximum spanning forest of the grids (see speechgen.signal.phase_retrieval.integrate_grid_tree)."},
     {NULL, NULL, 0, NULL},
 };

@@ -574,9 +574,8 @@ def pghi(
         (mt, st), (mf, sf) = _trapezoid_steps(sig, dphi_dn, dphi_dm)
         wt = np.where(mt, logS[:, :, :-1] + logS[:, :, 1:], -np.inf)
         wf = np.where(mf, logS[:, :-1, :] + logS[:, 1:, :], -np.inf)
-        nodes = np.flatnonzero(sig.reshape(-1))
-        roots = nodes[np.argsort(-logS.reshape(-1)[nodes], kind="stable")]  # each region from its largest
-        integrate_grid_tree((wt, st), (wf, sf), phase, roots=roots)
+        # each region of significant bins from its largest one
+        integrate_grid_tree((wt, st), (wf, sf), phase, roots=np.flatnonzero(sig.reshape(-1)), priority=logS)
     out = torch.from_numpy(phase).to(dtype=mag_b.dtype, device=mag_b.device)
     return out[0] if squeeze else out
 
@@ -593,7 +592,7 @@ def _trapezoid_steps(sig: np.ndarray, dphi_dn: np.ndarray, dphi_dm: np.ndarray):
 
 def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: Tuple[np.ndarray, np.ndarray],
                         phase: np.ndarray, ground: Optional[Tuple[np.ndarray, np.ndarray]] = None,
-                        roots: Optional[np.ndarray] = None) -> np.ndarray:
+                        roots: Optional[np.ndarray] = None, priority: Optional[np.ndarray] = None) -> np.ndarray:
     """Phases of (B, F, N) grids from phase differences along a maximum spanning forest.
 
     The heap integration of PGHI with edge weights (Prim's algorithm with a binary heap, in C:
@@ -603,11 +602,13 @@ def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: T
     (B, F - 1, N), say ``phase[:, f + 1] = phase[:, f] + step``. An edge of weight -inf is absent.
     With ``ground = (weight, value)``, each (B, F, N), a node of phase 0 joins every bin
     (``phase = value`` along that edge) and all trees grow from it; then each of ``roots`` (flat
-    indices) in turn that no tree reached yet starts one with phase 0. Bins no tree reaches keep the
-    value ``phase`` holds on entry.
+    indices) in turn that no tree reached yet starts one, with phase 0 at the root, or, given
+    ``priority``, at the tree's bin of highest priority (the same tree, as if grown from there).
+    Bins no tree reaches keep the value ``phase`` holds on entry.
 
     Args:
         phase: (B, F, N) float64, C-contiguous, filled in place.
+        priority: (B, F, N), optional.
     Returns:
         reached: (B, F, N) bool.
     """
@@ -616,11 +617,12 @@ def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: T
     if phase.dtype != np.float64 or phase.ndim != 3 or not phase.flags.c_contiguous:
         raise TypeError("phase must be a C-contiguous (B, F, N) float64 array")
     B, F, N = phase.shape
-    shapes = {"time_edges": (B, F, N - 1), "freq_edges": (B, F - 1, N), "ground": (B, F, N)}
+    shapes = {"time_edges": (B, F, N - 1), "freq_edges": (B, F - 1, N), "ground": (B, F, N), "priority": (B, F, N)}
     arrays = []
-    for name, pair in (("time_edges", time_edges), ("freq_edges", freq_edges), ("ground", ground)):
+    for name, pair in (("time_edges", time_edges), ("freq_edges", freq_edges), ("ground", ground),
+                       ("priority", None if priority is None else (priority,))):
         if pair is None:
-            arrays += [np.zeros(0), np.zeros(0)]
+            arrays += [np.zeros(0)] * (1 if name == "priority" else 2)
             continue
         for a in pair:
             if np.shape(a) != shapes[name]:
@@ -630,5 +632,5 @@ def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: T
     if roots.size and (roots.min() < 0 or roots.max() >= phase.size):
         raise ValueError(f"roots holds bin indices outside [0, {phase.size})")
     reached = np.zeros(phase.shape, dtype=np.uint8)
-    _maxtree.integrate(B, F, N, *arrays, roots.reshape(-1), phase, reached)
+    _maxtree.integrate(B, F, N, *arrays[:6], roots.reshape(-1), arrays[6], phase, reached)
     return reached.astype(bool)
