@@ -1,6 +1,6 @@
 /*
  * Phase integration over time-frequency grids along a maximum spanning forest (Prim's algorithm
- * with a binary heap): the heap integration of PGHI (Prusa, Balazs & Soendergaard 2017) with edge
+ * with a 4-ary heap): the heap integration of PGHI (Prusa, Balazs & Soendergaard 2017) with edge
  * weights. speechgen.signal.phase_retrieval.integrate_grid_tree is the only caller; it checks the
  * arrays' dtypes and shapes before calling integrate() here.
  *
@@ -21,50 +21,71 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The frontier: edges from the reached set to bins not reached when they were pushed, in a binary
- * max-heap by weight (an edge whose target got reached meanwhile is skipped when it comes out). */
-typedef struct {
-    double w;      /* key: the edge's weight */
-    double phase;  /* the phase the edge gives its target */
-    int64_t node;  /* the target */
-} entry;
+/* The frontier: edges from the reached set to bins not reached when they were pushed, in a 4-ary
+ * max-heap by weight (an edge whose target got reached meanwhile is skipped when it comes out). An
+ * entry is 16 bytes, so a node's four children fill one cache line; it names the edge by its target
+ * and the side the edge comes from, and the target's phase is worked out when it comes out. */
+enum { FROM_PREV_FRAME, FROM_NEXT_FRAME, FROM_PREV_BIN, FROM_NEXT_BIN, FROM_GROUND, N_SIDES = 8 };
 
 typedef struct {
-    entry *a;
+    int64_t w;     /* key: the edge's weight as an integer of the same order (key_of) */
+    int64_t code;  /* target * N_SIDES + side */
+} entry;
+
+/* an integer that orders like the double `w` (not NaN), so that the heap's comparisons become
+ * conditional moves instead of mispredicted branches */
+static inline int64_t key_of(double w) {
+    int64_t bits;
+    memcpy(&bits, &w, sizeof(bits));
+    return bits ^ ((bits >> 63) & INT64_MAX);
+}
+
+typedef struct {
+    entry *a;          /* a[1], the first child of the root, starts a cache line */
+    void *block;       /* what was allocated */
     Py_ssize_t n, cap;
 } queue;
 
-static int queue_push(queue *q, double w, double phase, int64_t node) {
-    if (q->n + 1 >= q->cap) { /* room for one more and the sentinel of queue_pop */
-        Py_ssize_t cap = q->cap ? 2 * q->cap : 4096;
-        entry *a = (entry *)realloc(q->a, (size_t)cap * sizeof(entry));
-        if (!a) return -1;
-        q->a = a, q->cap = cap;
-    }
+static int queue_grow(queue *q) {
+    Py_ssize_t cap = q->cap ? 2 * q->cap : 4096;
+    void *block = malloc((size_t)(cap + 8) * sizeof(entry));
+    if (!block) return -1;
+    entry *a = (entry *)(((uintptr_t)block + 63) / 64 * 64) + 3; /* a + 1 on a 64-byte boundary */
+    if (q->n) memcpy(a, q->a, (size_t)q->n * sizeof(entry));
+    free(q->block);
+    q->a = a, q->block = block, q->cap = cap;
+    return 0;
+}
+
+static int queue_push(queue *q, int64_t w, int64_t code) {
+    if (q->n + 4 >= q->cap && queue_grow(q) < 0) return -1; /* room for the sentinels of queue_pop */
     Py_ssize_t i = q->n++;
     while (i > 0) { /* sift up */
-        Py_ssize_t p = (i - 1) / 2;
+        Py_ssize_t p = (i - 1) / 4;
         if (q->a[p].w >= w) break;
         q->a[i] = q->a[p];
         i = p;
     }
-    q->a[i].w = w, q->a[i].phase = phase, q->a[i].node = node;
+    q->a[i].w = w, q->a[i].code = code;
     return 0;
 }
 
-/* Bottom-up deletion: the hole at the top sinks along the larger children to a leaf (one branch-free
- * comparison per level), then the last entry rises from there, rarely more than a level or two. */
+/* Bottom-up deletion: the hole at the top sinks along the largest children to a leaf, then the last
+ * entry rises from there, rarely more than a level. */
 static entry queue_pop(queue *q) {
     entry top = q->a[0], last = q->a[--q->n];
     Py_ssize_t i = 0, n = q->n;
-    q->a[n].w = -INFINITY; /* sentinel: a missing right child never wins */
-    for (Py_ssize_t c = 1; c < n; c = 2 * i + 1) {
-        c += q->a[c + 1].w > q->a[c].w;
-        q->a[i] = q->a[c];
-        i = c;
+    for (int k = 0; k < 4; k++) q->a[n + k].w = INT64_MIN; /* sentinels: missing children never win */
+    for (Py_ssize_t c = 1; c < n; c = 4 * i + 1) {
+        const entry *a = q->a + c;
+        int64_t w01 = a[1].w > a[0].w ? a[1].w : a[0].w, w23 = a[3].w > a[2].w ? a[3].w : a[2].w;
+        Py_ssize_t i01 = a[1].w > a[0].w, i23 = 2 + (a[3].w > a[2].w);
+        Py_ssize_t best = c + (w23 > w01 ? i23 : i01);
+        q->a[i] = q->a[best];
+        i = best;
     }
     while (i > 0) {
-        Py_ssize_t p = (i - 1) / 2;
+        Py_ssize_t p = (i - 1) / 4;
         if (q->a[p].w >= last.w) break;
         q->a[i] = q->a[p];
         i = p;
@@ -82,6 +103,8 @@ typedef struct {
 typedef struct {
     Py_ssize_t N, n_nodes;
     bin_edges *e;
+    const double *ground_phase;  /* the phase each bin's ground edge gives it */
+    int64_t *offered;            /* the key of the heaviest edge pushed to each bin so far */
     double *phase;
     uint8_t *reached;
     int64_t *order;  /* the nodes in the order they were reached */
@@ -105,33 +128,49 @@ static int gather_edges(grid *g, Py_ssize_t B, Py_ssize_t F, const double *wt, c
     return 0;
 }
 
-/* offer the edge (w, phase) to `m` if it exists and `m` is not reached yet */
-static inline int offer(const grid *g, queue *q, int64_t m, double w, double phase) {
+/* offer `m` the edge of weight `w` from `side` if the edge exists and `m` is not reached yet */
+static inline int offer(const grid *g, queue *q, int64_t m, double w, int side) {
     if (!(w > -INFINITY) || g->reached[m]) return 0;
-    return queue_push(q, w, phase, m);
+    int64_t key = key_of(w);
+    if (key <= g->offered[m]) return 0; /* a heavier edge to m waits already: this one could only go stale */
+    g->offered[m] = key;
+    return queue_push(q, key, m * N_SIDES + side);
 }
 
 /* push every edge from the just-reached `node` to its unreached neighbours */
 static int push_neighbours(const grid *g, queue *q, int64_t node) {
     const bin_edges *e = g->e;
-    double ph = g->phase[node];
     Py_ssize_t N = g->N;
-    if (offer(g, q, node + 1, e[node].wt, ph + e[node].st) < 0) return -1;
-    if (offer(g, q, node + N, e[node].wf, ph + e[node].sf) < 0) return -1;
-    if (node > 0 && offer(g, q, node - 1, e[node - 1].wt, ph - e[node - 1].st) < 0) return -1;
-    if (node >= N && offer(g, q, node - N, e[node - N].wf, ph - e[node - N].sf) < 0) return -1;
+    if (offer(g, q, node + 1, e[node].wt, FROM_PREV_FRAME) < 0) return -1;
+    if (offer(g, q, node + N, e[node].wf, FROM_PREV_BIN) < 0) return -1;
+    if (node > 0 && offer(g, q, node - 1, e[node - 1].wt, FROM_NEXT_FRAME) < 0) return -1;
+    if (node >= N && offer(g, q, node - N, e[node - N].wf, FROM_NEXT_BIN) < 0) return -1;
     return 0;
+}
+
+/* the phase the edge `side` gives `node` */
+static inline double phase_from(const grid *g, int64_t node, int side) {
+    const bin_edges *e = g->e;
+    Py_ssize_t N = g->N;
+    switch (side) {
+        case FROM_PREV_FRAME: return g->phase[node - 1] + e[node - 1].st;
+        case FROM_NEXT_FRAME: return g->phase[node + 1] - e[node].st;
+        case FROM_PREV_BIN: return g->phase[node - N] + e[node - N].sf;
+        case FROM_NEXT_BIN: return g->phase[node + N] - e[node].sf;
+        default: return g->ground_phase[node];
+    }
 }
 
 /* pop edges until the queue is empty, reaching a node with each one that still leads somewhere new */
 static int drain(grid *g, queue *q) {
     while (q->n > 0) {
         entry e = queue_pop(q);
-        if (g->reached[e.node]) continue;
-        g->reached[e.node] = 1;
-        g->phase[e.node] = e.phase;
-        g->order[g->n_order++] = e.node;
-        if (push_neighbours(g, q, e.node) < 0) return -1;
+        int64_t node = e.code / N_SIDES;
+        if (g->reached[node]) continue;
+        g->reached[node] = 1;
+        g->phase[node] = phase_from(g, node, (int)(e.code % N_SIDES));
+        g->order[g->n_order++] = node;
+        if (push_neighbours(g, q, node) < 0) return -1;
     }
     return 0;
 }
@@ -151,10 +190,14 @@ static int run(grid *g, Py_ssize_t B, Py_ssize_t F, const double **edges, const 
     queue *q = (queue *)calloc(1, sizeof(queue));
     g->e = NULL;
     g->order = (int64_t *)malloc(((size_t)n_nodes + 1) * sizeof(int64_t));
+    g->offered = (int64_t *)malloc(((size_t)n_nodes + 1) * sizeof(int64_t));
     g->n_order = 0;
-    int failed = !q || !g->order || gather_edges(g, B, F, edges[0], edges[1], edges[2], edges[3]) < 0;
+    if (g->offered)
+        for (Py_ssize_t i = 0; i < n_nodes; i++) g->offered[i] = INT64_MIN;
+    int failed = !q || !g->order || !g->offered || gather_edges(g, B, F, edges[0], edges[1], edges[2], edges[3]) < 0;
+    g->ground_phase = sg;
     if (!failed && wg) { /* Prim from the ground node */
-        for (Py_ssize_t i = 0; !failed && i < n_nodes; i++) failed = offer(g, q, i, wg[i], sg[i]) < 0;
+        for (Py_ssize_t i = 0; !failed && i < n_nodes; i++) failed = offer(g, q, i, wg[i], FROM_GROUND) < 0;
         failed = failed || drain(g, q) < 0;
     }
     for (Py_ssize_t r = 0; !failed && r < n_roots; r++) {
@@ -166,8 +209,8 @@ static int run(grid *g, Py_ssize_t B, Py_ssize_t F, const double **edges, const 
         failed = push_neighbours(g, q, roots[r]) < 0 || drain(g, q) < 0;
         if (!failed && priority) rereference(g, start, priority);
     }
-    if (q) free(q->a);
-    free(q), free(g->e), free(g->order);
+    if (q) free(q->block);
+    free(q), free(g->e), free(g->order), free(g->offered);
     return failed ? -1 : 0;
 }
 
@@ -202,7 +245,7 @@ static PyObject *integrate(PyObject *self, PyObject *args) {
     for (; got < N_ARRAYS; got++)
         if (get_buffer(objs[got], &views[got], kinds[got], sizes[got], got >= 8, names[got]) < 0) break;
     if (got == N_ARRAYS) {
-        grid g = {N, B * F * N, NULL, views[8].buf, views[9].buf, NULL, 0};
+        grid g = {N, B * F * N, NULL, NULL, NULL, views[8].buf, views[9].buf, NULL, 0};
         const double *edges[4] = {views[0].buf, views[1].buf, views[2].buf, views[3].buf};
         int ground = views[4].len > 0;
         Py_BEGIN_ALLOW_THREADS
