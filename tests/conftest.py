@@ -19,6 +19,8 @@ def _single_thread(monkeypatch):
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a whole recipe or several processes end to end; `make test` "
+                            "leaves these out, `make test-all` and CI (CI=true) run them")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     # the recipe's console scripts live beside the interpreter running the tests
     bindir = str(Path(sys.executable).parent)

@@ -239,6 +239,7 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_page_loads_without_errors_and_every_audio_plays(page_server, browser):
     exp, port = page_server
     targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{browser}/json/list", timeout=10).read())

@@ -166,12 +166,14 @@ def assert_close_runs(a, b, rtol):
         torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["flow", "two_players"])
 def test_two_processes_follow_the_single_process(runs, name):
     single, ddp = runs
     assert_close_runs(single / name, ddp / name, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["flow", "flow_split", "two_players", "wgan_gp"])
 def test_processes_stay_in_step(runs, name):
     _, ddp = runs
@@ -179,6 +181,7 @@ def test_processes_stay_in_step(runs, name):
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
 
 
+@pytest.mark.slow
 def test_resume_with_two_processes_continues_exactly(runs):
     _, ddp = runs
     assert rows(ddp / "flow") == rows(ddp / "flow_split")
@@ -189,6 +192,7 @@ def test_resume_with_two_processes_continues_exactly(runs):
     assert "resumed from" in (ddp / "flow_split" / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_only_rank_zero_writes_the_experiment_dir(runs):
     _, ddp = runs
     log = (ddp / "wgan_gp" / "train.log").read_text()
@@ -250,6 +254,7 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     assert plain.epoch == 2 and last["train_loss"] != rows(tmp_path / "fp32")[-1]["train_loss"]
 
 
+@pytest.mark.slow
 def test_torchrun_launches_a_stage_script(tmp_path):
     """What run.sh --ngpu N does, with gloo on the CPU: torchrun starts the console script N times."""
     make_data(tmp_path)

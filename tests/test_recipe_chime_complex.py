@@ -6,11 +6,13 @@ import json
 
 import kaldiio
 import numpy as np
+import pytest
 import soundfile as sf
 
 from chime_complex_helpers import DEBUG_MODELS, debug_run, make_fake_chime4, run_recipe, tone
 
 
+@pytest.mark.slow
 def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
     root, out = debug_run(tmp_path_factory)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -55,6 +57,7 @@ def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
     assert len(speakers) == 2 and not speakers & train_speakers
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages(tmp_path_factory):
     root, first = debug_run(tmp_path_factory)
     assert first.returncode == 0
@@ -65,6 +68,7 @@ def test_rerun_skips_finished_stages(tmp_path_factory):
         assert text in out.stdout, text
 
 
+@pytest.mark.slow
 def test_a_users_wav_through_the_trained_models(tmp_path_factory, tmp_path, capsys):
     from speechgen.bin import resynth
 
@@ -85,6 +89,7 @@ def test_a_users_wav_through_the_trained_models(tmp_path_factory, tmp_path, caps
     assert "sample rate 8000 Hz, expected 16000 Hz" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_chime4_path_feeds_the_data_and_feature_stages(tmp_path):
     chime = make_fake_chime4(tmp_path / "CHiME4")
     out = run_recipe(tmp_path, "--chime4", chime, "--stop-stage", "1")

@@ -23,6 +23,7 @@ def recipe(tmp_path_factory):
     return tmp, out
 
 
+@pytest.mark.slow
 def test_debug_recipe_writes_every_stage_output(recipe):
     tmp, _ = recipe
     for split in ("train", "dev", "test"):
@@ -58,6 +59,7 @@ def test_debug_recipe_writes_every_stage_output(recipe):
     assert len(speakers) == 6  # 3 female + 3 male, every speaker in the test split
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages(recipe):
     tmp, _ = recipe
     out = run_recipe(tmp)
@@ -68,6 +70,7 @@ def test_rerun_skips_finished_stages(recipe):
     assert "up to date" in out.stdout
 
 
+@pytest.mark.slow
 def test_stage_7_packs_every_model_with_its_class_means(recipe):
     import tarfile
 

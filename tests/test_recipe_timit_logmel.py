@@ -22,6 +22,7 @@ def recipe(tmp_path_factory):
     return tmp, out
 
 
+@pytest.mark.slow
 def test_debug_recipe_writes_every_stage_output(recipe):
     tmp, _ = recipe
     for split in ("train", "dev", "test"):
@@ -44,6 +45,7 @@ def test_debug_recipe_writes_every_stage_output(recipe):
     assert "accuracy on all real test windows" in results and "n/a (unconditional)" in results
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages(recipe):
     tmp, _ = recipe
     out = run_recipe(tmp, "--stop-stage", "4", "--models", "vae wgan_gp")
@@ -65,6 +67,7 @@ def test_unknown_model_is_refused(tmp_path):
     assert out.returncode == 1 and "no config conf/gan_debug.yaml for model 'gan'" in out.stderr
 
 
+@pytest.mark.slow
 def test_a_users_wav_through_a_model_that_reconstructs(recipe, tmp_path, capsys):
     import numpy as np
     import soundfile as sf

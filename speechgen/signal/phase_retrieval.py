@@ -309,29 +309,31 @@ def griffin_lim(
     mag = mag.clamp_min(0)
 
     groups = _split_items(frames, n_jobs if device.type == "cpu" else 1)
+    chunks = [_chunk_items(g, frames) if device.type == "cpu" else [g] for g in groups]
 
     def work(items: List[int]):
-        if len(items) == B:  # one group: no copies
+        if len(items) == B:  # one chunk: no copies
             return _gla_group(mag, phase, frames, lens, n_fft, hop_length, w, center, n_iter, momentum,
                               trace is not None, return_spec)
         return _gla_group(mag[items], None if phase is None else phase[items],
                           [frames[i] for i in items], [lens[i] for i in items], n_fft, hop_length, w,
                           center, n_iter, momentum, trace is not None, return_spec)
 
-    if len(groups) == 1:
-        results = [work(groups[0])]
+    if len(chunks) == 1:
+        results = [work(c) for c in chunks[0]]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=len(groups)) as pool:  # torch kernels release the GIL
-            results = list(pool.map(work, groups))
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:  # torch kernels release the GIL
+            results = [r for rs in pool.map(lambda cs: [work(c) for c in cs], chunks) for r in rs]
+    done = [c for cs in chunks for c in cs]
 
-    if len(groups) == 1:
+    if len(done) == 1:
         x, spec = results[0][0], results[0][1]
     else:
         x = torch.zeros(B, max(lens), dtype=dtype, device=device)
         spec = torch.zeros(B, F, N, dtype=_complex_of(dtype), device=device) if return_spec else None
-        for items, (xg, sg, _) in zip(groups, results):
+        for items, (xg, sg, _) in zip(done, results):
             for j, i in enumerate(items):
                 x[i, :lens[i]] = xg[j, :lens[i]]
                 if spec is not None:
@@ -339,7 +341,7 @@ def griffin_lim(
     if trace is not None:
         for k in range(n_iter):
             sc = torch.empty(B, dtype=dtype, device=device)
-            for items, (_, _, tg) in zip(groups, results):
+            for items, (_, _, tg) in zip(done, results):
                 sc[items] = tg[k]
             trace.append(sc)
     if squeeze:
@@ -350,6 +352,25 @@ def griffin_lim(
 
 def _complex_of(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+# Frames iterated together at most: a few hundred frames' buffers stay in the core's cache, where a
+# whole batch of utterances packed in one sequence streams from memory at every pass (GLA-100 on
+# 16 utterances runs about 1.4x faster one utterance at a time than all in one sequence).
+_CHUNK_FRAMES = 512
+
+
+def _chunk_items(items: List[int], frames: List[int]) -> List[List[int]]:
+    """``items`` in consecutive chunks of at most ``_CHUNK_FRAMES`` frames (a longer item alone)."""
+    chunks: List[List[int]] = [[]]
+    total = 0
+    for i in items:
+        if chunks[-1] and total + frames[i] > _CHUNK_FRAMES:
+            chunks.append([])
+            total = 0
+        chunks[-1].append(i)
+        total += frames[i]
+    return chunks
 
 
 def _split_items(frames: List[int], n_jobs: Optional[int]) -> List[List[int]]:
@@ -612,7 +633,11 @@ def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: T
     Returns:
         reached: (B, F, N) bool.
     """
-    from speechgen.signal import _maxtree
+    try:
+        from speechgen.signal import _maxtree
+    except ImportError as err:  # an install from before the integrator was compiled
+        raise ImportError("speechgen.signal._maxtree (the compiled phase integrator) is not built: run "
+                          "`make install` or `pip install -e .` in the speechgen checkout") from err
 
     if phase.dtype != np.float64 or phase.ndim != 3 or not phase.flags.c_contiguous:
         raise TypeError("phase must be a C-contiguous (B, F, N) float64 array")
