@@ -69,15 +69,19 @@ def test_rerun_skips_finished_stages(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_users_wav_through_the_trained_models(tmp_path_factory, tmp_path, capsys):
+def test_a_users_wav_through_the_trained_and_packed_models(tmp_path_factory, tmp_path, capsys):
     from speechgen.bin import resynth
 
     root, first = debug_run(tmp_path_factory)
     assert first.returncode == 0
+    packed = run_recipe(root, "--models", DEBUG_MODELS, "--stage", "6", "--pack", "true")  # stage 6: the packs
+    assert packed.returncode == 0, packed.stderr[-2000:]
+    assert "packed models in" in packed.stdout
+    assert all((root / "exp" / "packed" / f"{m}.tar.gz").is_file() for m in DEBUG_MODELS.split())
     wav = tmp_path / "user.wav"
     sf.write(wav, tone(0.7, f0=150.0), 16000)
-    for model in ("M", "J7"):
-        assert resynth.main(["--model", str(root / "exp" / model), "--out-dir", str(tmp_path / model),
+    for model, source in (("M", root / "exp" / "M"), ("J7", root / "exp" / "packed" / "J7.tar.gz")):
+        assert resynth.main(["--model", str(source), "--out-dir", str(tmp_path / model),
                              "--gla-iters", "5", str(wav)]) == 0
         assert (tmp_path / model / "user.png").stat().st_size > 1000
     for name in ("M/user_estMag_rdmPha.wav", "M/user_estMag_rdmPha_GLA5.wav", "J7/user_estMag_estPha.wav",

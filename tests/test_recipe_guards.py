@@ -104,7 +104,7 @@ def test_int_options_and_stages_are_checked(tmp_path):
     assert bash(script, "--stage", "3", "--nj", "1").stdout.strip() == "ok 3..100"
 
 
-@pytest.mark.parametrize("recipe, last", [("timit_fdnf", 7), ("timit_logmel", 5), ("chime_complex", 5)])
+@pytest.mark.parametrize("recipe, last", [("timit_fdnf", 7), ("timit_logmel", 6), ("chime_complex", 6)])
 def test_run_sh_checks_nj_and_stages_before_doing_anything(tmp_path, recipe, last):
     one_line_error(run_sh(recipe, tmp_path, "--nj", "0", "--stage", "2"), "--nj '0': expected a whole number >= 1")
     one_line_error(run_sh(recipe, tmp_path, "--nj", "x", "--stage", "1"), "--nj 'x'")

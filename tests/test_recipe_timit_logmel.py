@@ -68,17 +68,20 @@ def test_unknown_model_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_users_wav_through_a_model_that_reconstructs(recipe, tmp_path, capsys):
+def test_a_packed_model_resynthesises_a_users_wav(recipe, tmp_path, capsys):
     import numpy as np
     import soundfile as sf
 
     from speechgen.bin import resynth
 
     tmp, _ = recipe
+    packed = run_recipe(tmp, "--stage", "6", "--pack", "true")  # stage 6: every model in one file
+    assert packed.returncode == 0, packed.stderr[-2000:]
+    assert all((tmp / "exp" / "packed" / f"{m}.tar.gz").is_file() for m in MODELS)
     t = np.arange(int(0.6 * 16000)) / 16000
     x = (0.2 * np.sin(2 * np.pi * 180 * t) + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype("float32")
     sf.write(tmp_path / "user.wav", x, 16000)
-    assert resynth.main(["--model", str(tmp / "exp" / "train_vae"), "--out-dir", str(tmp_path / "out"),
+    assert resynth.main(["--model", str(tmp / "exp" / "packed" / "vae.tar.gz"), "--out-dir", str(tmp_path / "out"),
                          "--gla-iters", "5", str(tmp_path / "user.wav")]) == 0
     y, sr = sf.read(tmp_path / "out" / "user_logmel_GLA5.wav")
     assert sr == 16000 and len(y) == len(x) and np.abs(y).max() > 1e-4

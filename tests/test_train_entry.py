@@ -41,6 +41,22 @@ def test_complex_crops_train_m_then_a_joint_model_from_it(tmp_path, stft_dump, c
     assert yaml.safe_load((tmp_path / "J2" / "data.yaml").read_text())["init_from"] == str(tmp_path / "M")
 
 
+def test_complex_models_decodings_go_to_tensorboard_as_figure_and_audio(tmp_path, stft_dump):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert run(tmp_path, stft_dump, write_config(tmp_path / "m.yaml"), "M") == 0
+    joint = write_config(tmp_path / "j.yaml", phase_terms=["phase", "if"], freeze_magnitude=True)
+    assert run(tmp_path, stft_dump, joint, "J", "--init-from", str(tmp_path / "M")) == 0
+    for model in ("M", "J"):  # M: a random phase; J: the phase its heads estimate
+        acc = EventAccumulator(str(tmp_path / model / "tensorboard"), size_guidance={"images": 0, "audio": 0})
+        acc.Reload()
+        assert len(acc.Images("figures/reconstruction")) == 1  # one epoch
+        assert {"audio/0_input", "audio/0_reconstruction", "audio/1_input", "audio/1_reconstruction"} <= \
+            set(acc.Tags()["audio"])
+        clip = acc.Audio("audio/0_reconstruction")[0]
+        assert clip.sample_rate == 16000 and clip.length_frames == (16 - 1) * 16  # 16 frames, hop 16
+
+
 def test_the_model_must_fit_the_stft_features(tmp_path, stft_dump, capsys):
     bad = write_config(tmp_path / "bad.yaml", n_fft=128, n_bins=65)
     assert run(tmp_path, stft_dump, bad, "bad") == 1

@@ -303,3 +303,20 @@ fresh_training() {
   mkdir -p "$dir"
   write_stamp "$dir/.stamp" "$options" "$config" "$@"
 }
+
+# pack_models N DIR...: each trained model dir (exp/train_<name> or exp/<name>) packed into one file,
+# $exp/packed/<name>.tar.gz (speechgen-pack: weights, config, feature settings, label tables and the
+# model's rows of $exp/RESULTS.md), for speechgen.load_model and speechgen-convert/-resynth anywhere.
+# A pack whose checkpoint and results are unchanged is kept.
+pack_models() {
+  local n=$1 d name
+  shift
+  for d; do
+    name=$(basename "$d")
+    name=${name#train_}
+    fresh "$n" "$exp/packed/$name.tar.gz" "$exp/packed/.$name.stamp" "" "$d/best.pt" "$exp/RESULTS.md" && continue
+    speechgen-pack "$d" "$exp/packed/$name.tar.gz"
+    write_stamp "$exp/packed/.$name.stamp" "" "$d/best.pt" "$exp/RESULTS.md"
+  done
+  log "$n" "packed models in $exp/packed/"
+}

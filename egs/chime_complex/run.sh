@@ -21,6 +21,8 @@
 #   4  scores (PESQ-WB, PESQ-NB, STOI, SI-SDR, LSD) of every decoded file -> $exp/*/scores.csv
 #   5  $exp/RESULTS.md (mean ± standard error per model x condition) and the listening page
 #      $exp/index.html (audio players, spectrograms, score table)
+#   6  (--pack true) every model packed into one file -> $exp/packed/<model>.tar.gz, for
+#      speechgen.load_model and speechgen-resynth anywhere
 #
 # Each stage skips an output whose stamp (.stamp) records the same options and inputs as now, and redoes
 # from scratch one whose options or inputs changed (a model trained on other features trains afresh).
@@ -68,13 +70,14 @@ gla_iters=100
 gla_momentum=0.99   # 0: Griffin-Lim; 0.99: fast Griffin-Lim
 oracle_conditioned=true  # also score each J model's phase estimated from the oracle magnitude (orcMag_estPha)
 ngpu=0              # training devices: 0 the CPU, 1 one CUDA GPU, N > 1 N GPUs (torchrun, one process each)
+pack=false          # true: stage 6 packs every trained model into $exp/packed/<model>.tar.gz (speechgen-pack)
 
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
-check_stages 5
+check_stages 6
 check_int_option nj 1
 check_ngpu
 
@@ -205,4 +208,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     --notes "Corpus: $src; STFT $n_fft/$hop_length (Hann); test: at most $max_test_utts held-out utterances; GLA: $gla_iters iterations, momentum $gla_momentum."
   speechgen-make-page --exp-root "$exp" --models "$models"
   log 5 "results in $exp/RESULTS.md, listening page $exp/index.html"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ] && [ "$pack" = true ]; then
+  pack_models 6 $(for m in $models; do echo "$exp/$m"; done)
 fi

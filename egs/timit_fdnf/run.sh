@@ -244,12 +244,6 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ] && [ "$pack" = true ]; then
-  # one file per model for speechgen.load_model / speechgen-convert elsewhere (the class means come from stage 5)
-  for m in $models; do
-    d=$exp/train_$m
-    fresh 7 "$exp/packed/$m.tar.gz" "$exp/packed/.$m.stamp" "" "$d/best.pt" "$exp/RESULTS.md" && continue
-    speechgen-pack "$d" "$exp/packed/$m.tar.gz"
-    write_stamp "$exp/packed/.$m.stamp" "" "$d/best.pt" "$exp/RESULTS.md"
-  done
-  log 7 "packed models in $exp/packed/"
+  # (the f-DNF's and DNFs' class means, for speechgen-convert, come from stage 5)
+  pack_models 7 $(for m in $models; do echo "$exp/train_$m"; done)
 fi

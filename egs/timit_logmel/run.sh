@@ -20,6 +20,8 @@
 #      class-conditional samples, phone coverage; samples, final reconstructions, t-SNE of the codes
 #      -> $exp/train_<model>/{eval/scores.json,figures/{samples,fixed_windows,tsne}.png}
 #   5  $exp/RESULTS.md: data sizes and the score table
+#   6  (--pack true) every model packed into one file -> $exp/packed/<model>.tar.gz, for
+#      speechgen.load_model and speechgen-resynth anywhere
 #
 # Each stage skips an output whose stamp (.stamp) records the same options and inputs as now, and redoes
 # from scratch one whose options or inputs changed (a model trained on other features trains afresh).
@@ -57,13 +59,14 @@ eval_windows=4000   # test windows (seeded subset) for the classifier-based scor
 tsne_points=1000    # codes in each t-SNE figure
 num_threads=1       # torch threads per process (OMP_NUM_THREADS); 1 is fastest on a busy or small CPU
 ngpu=0              # training devices: 0 the CPU, 1 one CUDA GPU, N > 1 N GPUs (torchrun, one process each)
+pack=false          # true: stage 6 packs every trained model into $exp/packed/<model>.tar.gz (speechgen-pack)
 
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 . utils/recipe_lib.sh
-check_stages 5
+check_stages 6
 check_int_option nj 1
 check_ngpu
 
@@ -147,4 +150,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
 normalised with training-set statistics; 9-frame windows labelled by the centre frame's phone (49 ids), \
 ${windows_per_epoch:-all} training windows per epoch. This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
   log 5 "results in $exp/RESULTS.md"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ] && [ "$pack" = true ]; then
+  pack_models 6 $(for m in $models; do echo "$exp/train_$m"; done)
 fi

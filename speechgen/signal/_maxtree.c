@@ -34,6 +34,8 @@ typedef struct {
 
 /* an integer that orders like the double `w` (not NaN), so that the heap's comparisons become
  * conditional moves instead of mispredicted branches */
+#define REACHED INT64_MAX /* above key_of(w) of every weight, +inf (0x7ff0...) included */
+
 static inline int64_t key_of(double w) {
     int64_t bits;
     memcpy(&bits, &w, sizeof(bits));
@@ -104,7 +106,8 @@ typedef struct {
     Py_ssize_t N, n_nodes;
     bin_edges *e;
     const double *ground_phase;  /* the phase each bin's ground edge gives it */
-    int64_t *offered;            /* the key of the heaviest edge pushed to each bin so far */
+    int64_t *offered;            /* the key of the heaviest edge pushed to each bin so far; REACHED once
+                                  * the bin is in a tree (so that no edge is offered to it again) */
     double *phase;
     uint8_t *reached;
     int64_t *order;  /* the nodes in the order they were reached */
@@ -130,9 +133,9 @@ static int gather_edges(grid *g, Py_ssize_t B, Py_ssize_t F, const double *wt, c
 
 /* offer `m` the edge of weight `w` from `side` if the edge exists and `m` is not reached yet */
 static inline int offer(const grid *g, queue *q, int64_t m, double w, int side) {
-    if (!(w > -INFINITY) || g->reached[m]) return 0;
+    if (!(w > -INFINITY)) return 0;
     int64_t key = key_of(w);
-    if (key <= g->offered[m]) return 0; /* a heavier edge to m waits already: this one could only go stale */
+    if (key <= g->offered[m]) return 0; /* m is reached, or a heavier edge to it waits: this one would go stale */
     g->offered[m] = key;
     return queue_push(q, key, m * N_SIDES + side);
 }
@@ -166,8 +169,8 @@ static int drain(grid *g, queue *q) {
     while (q->n > 0) {
         entry e = queue_pop(q);
         int64_t node = e.code / N_SIDES;
-        if (g->reached[node]) continue;
-        g->reached[node] = 1;
+        if (g->offered[node] == REACHED) continue;
+        g->offered[node] = REACHED;
         g->phase[node] = phase_from(g, node, (int)(e.code % N_SIDES));
         g->order[g->n_order++] = node;
         if (push_neighbours(g, q, node) < 0) return -1;
@@ -201,14 +204,15 @@ static int run(grid *g, Py_ssize_t B, Py_ssize_t F, const double **edges, const 
         failed = failed || drain(g, q) < 0;
     }
     for (Py_ssize_t r = 0; !failed && r < n_roots; r++) {
-        if (g->reached[roots[r]]) continue;
+        if (g->offered[roots[r]] == REACHED) continue;
         Py_ssize_t start = g->n_order;
-        g->reached[roots[r]] = 1;
+        g->offered[roots[r]] = REACHED;
         g->phase[roots[r]] = 0.0;
         g->order[g->n_order++] = roots[r];
         failed = push_neighbours(g, q, roots[r]) < 0 || drain(g, q) < 0;
         if (!failed && priority) rereference(g, start, priority);
     }
+    for (Py_ssize_t i = 0; !failed && i < n_nodes; i++) g->reached[i] = g->offered[i] == REACHED;
     if (q) free(q->block);
     free(q), free(g->e), free(g->order), free(g->offered);
     return failed ? -1 : 0;

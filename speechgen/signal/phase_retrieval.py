@@ -582,23 +582,30 @@ def pghi(
     frames, _ = _frames_and_lengths(B, N, n_fft, hop_length, center, lengths, None)
     lam = window_gamma(window, win_length) if gamma is None else float(gamma)
     S = mag_b.detach().double().cpu().numpy()
-    dphi_dn, dphi_dm = _gradients_np(S, n_fft, hop_length, lam, 1e-10, frames)
-    logS = _log_mag_np(S, 1e-10, None)
-
-    frame_ok = np.arange(N)[None, :] < np.asarray(frames)[:, None]
-    peak = np.array([S[b, :, :frames[b]].max() for b in range(B)])
-    sig = (S > (tol * peak)[:, None, None]) & (S > 0) & frame_ok[:, None, :]
-
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0.0, 2.0 * np.pi, size=S.shape)
-    if sig.any():
-        (mt, st), (mf, sf) = _trapezoid_steps(sig, dphi_dn, dphi_dm)
-        wt = np.where(mt, logS[:, :, :-1] + logS[:, :, 1:], -np.inf)
-        wf = np.where(mf, logS[:, :-1, :] + logS[:, 1:, :], -np.inf)
-        # each region of significant bins from its largest one
-        integrate_grid_tree((wt, st), (wf, sf), phase, roots=np.flatnonzero(sig.reshape(-1)), priority=logS)
+    for b, n in enumerate(frames):  # one item at a time: its arrays stay in cache
+        phase[b, :, :n] = _pghi_item(S[b:b + 1, :, :n], phase[b:b + 1, :, :n], n_fft, hop_length, lam, tol)[0]
     out = torch.from_numpy(phase).to(dtype=mag_b.dtype, device=mag_b.device)
     return out[0] if squeeze else out
+
+
+def _pghi_item(S: np.ndarray, phase: np.ndarray, n_fft: int, hop: int, lam: float, tol: float) -> np.ndarray:
+    """PGHI's phase of one item's magnitudes ``S`` (1, F, N), float64; ``phase`` (1, F, N) holds the
+    random phase its negligible coefficients keep."""
+    peak = S.max()
+    sig = (S > tol * peak) & (S > 0)
+    phase = np.ascontiguousarray(phase)
+    if not sig.any():
+        return phase
+    logS = _log_mag_np(S, 1e-10, None)
+    dphi_dn, dphi_dm = _gradients_np(S, n_fft, hop, lam, 1e-10, None)
+    (mt, st), (mf, sf) = _trapezoid_steps(sig, dphi_dn, dphi_dm)
+    wt = np.where(mt, logS[:, :, :-1] + logS[:, :, 1:], -np.inf)
+    wf = np.where(mf, logS[:, :-1, :] + logS[:, 1:, :], -np.inf)
+    # each region of significant bins from its largest one
+    integrate_grid_tree((wt, st), (wf, sf), phase, roots=np.flatnonzero(sig.reshape(-1)), priority=logS)
+    return phase
 
 
 def _trapezoid_steps(sig: np.ndarray, dphi_dn: np.ndarray, dphi_dm: np.ndarray):

@@ -179,3 +179,14 @@ class ComplexCrops(DataKind):
     def data_info(self, model, train_dir):
         return {"segment_frames": self.segment_frames, "crops_per_utt": self.crops_per_utt,
                 "stft": read_stft_config(train_dir).to_dict()}
+
+    def epoch_hooks(self, model, cmvn, figure_dir, lang_dir, train_dir, seed):
+        """The centre crops of the first four utterances (of ``figure_dir``, else of the training set)
+        and their decoding, as a figure and as audio, into TensorBoard each epoch."""
+        from speechgen.eval.tb_examples import ComplexReconstructionHook
+
+        source = figure_dir or train_dir
+        data = ComplexSpecDataset(source, cmvn, self.segment_frames, random_crop=False, load="lazy")
+        items = [data[i] for i in range(min(4, len(data.keys)))]
+        return [ComplexReconstructionHook(torch.stack([x["feats"] for x in items]),
+                                          torch.stack([x["phase"] for x in items]), cmvn, read_stft_config(source))]
