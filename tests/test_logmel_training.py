@@ -82,6 +82,24 @@ def test_epoch_hooks_draw_figures_and_leave_training_unchanged(tmp_path, window_
         assert gif.n_frames == 2
 
 
+def test_with_the_feature_settings_the_windows_are_heard_in_tensorboard(tmp_path, window_sets):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from speechgen.data.frames import LogMelConfig
+
+    sets = window_sets
+    windows = sets[1].windows(sets[1].strip_centres(4))  # 4 back-to-back windows of 5 frames
+    hook = EpochFigureHook(windows, torch.tensor([0, 1, 2, 3]), ["a", "b", "c", "d"], sets[2], n_mels=40,
+                           settings=LogMelConfig(), gla_iters=2)
+    run("vae_gan", tmp_path / "exp", sets, 1, hooks=[hook])
+    acc = EventAccumulator(str(tmp_path / "exp" / "tensorboard"), size_guidance={"images": 0, "audio": 0})
+    acc.Reload()
+    assert len(acc.Images("figures/windows")) == 1
+    for name in ("input", "model"):  # the real strip and the model's
+        clip = acc.Audio(f"audio/windows_{name}")[0]
+        assert clip.sample_rate == 16000 and clip.length_frames == (20 - 1) * 160 + 512  # 20 frames, uncentred
+
+
 def test_a_checkpoint_with_a_single_optimizer_key_still_resumes(tmp_path, window_sets):
     exp = config_from_dict({"model": "conv_vae", "model_conf": {"n_frames": 5, "n_bins": 120, "channels": [4, 4],
                                                                 "hidden": 8, "latent_dim": 2},

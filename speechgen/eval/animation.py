@@ -141,10 +141,12 @@ class EpochFigureHook:
     """
 
     def __init__(self, windows: torch.Tensor, labels: torch.Tensor, phone_names: Sequence[str],
-                 cmvn: Optional[Cmvn], n_mels: int = 40, seed: int = 0):
+                 cmvn: Optional[Cmvn], n_mels: int = 40, seed: int = 0, settings=None, gla_iters: int = 32):
         self.windows, self.labels = windows, labels
         self.names = [phone_names[i] for i in labels.tolist()]
         self.cmvn, self.n_mels, self.seed = cmvn, n_mels, seed
+        self.settings, self.gla_iters = settings, gla_iters
+        self.rows: Optional[Sequence[np.ndarray]] = None  # the last render's (real, model) static windows
 
     @torch.no_grad()
     def render(self, model, out_png: str | Path, title: str) -> bool:
@@ -166,7 +168,19 @@ class EpochFigureHook:
             return False
         rows = [static_part(r.cpu().numpy(), self.cmvn, self.n_mels) for r in (x, second)]
         plot_window_strips(rows, ["real", name], out_png, labels=self.names, title=title)
+        self.rows = rows
         return True
+
+    def audio(self) -> dict:
+        """The last render's strips of back-to-back windows as audio ({'input', 'reconstruction' or
+        'samples': waveform}; the log-mel settings inverted, fast Griffin-Lim); {} without settings."""
+        from speechgen.eval.resynthesis import logmel_to_audio
+
+        if self.settings is None or self.rows is None:
+            return {}
+        names = ("input", "model")
+        return {name: logmel_to_audio(r.reshape(-1, r.shape[-1]), self.settings, self.gla_iters, self.seed)
+                for name, r in zip(names, self.rows)}
 
     def __call__(self, trainer) -> None:
         fig_dir = trainer.exp_dir / "figures"
@@ -174,8 +188,14 @@ class EpochFigureHook:
         png = fig_dir / f"epoch{trainer.epoch}.png"
         if self.render(trainer.model, png, title):
             make_gif(epoch_pngs(fig_dir), fig_dir / "epochs.gif")
-            if getattr(trainer, "tensorboard", None) is not None:
-                trainer.tensorboard.png("figures/windows", png, trainer.step)
+            board = getattr(trainer, "tensorboard", None)
+            if board is not None:
+                board.png("figures/windows", png, trainer.step)
+                for name, wav in self.audio().items():
+                    wav = wav / max(1e-6, float(np.abs(wav).max()))
+                    board.writer.add_audio(f"audio/windows_{name}", torch.from_numpy(wav)[None], trainer.step,
+                                           sample_rate=self.settings.sample_rate)
+                board.writer.flush()
 
 
 def plot_phone_tsne(codes: np.ndarray, phones: Sequence[str], out_png: str | Path, title: str,

@@ -48,30 +48,38 @@ def resynth_complex(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) ->
     return waves, (original.T, log_mag.numpy())
 
 
+def logmel_to_audio(log_mel: np.ndarray, conf, n_iter: int = 100, seed: int = 0) -> np.ndarray:
+    """Log-mel power frames (N, n_mels) of the settings ``conf`` (LogMelConfig) -> a waveform: the mel
+    filterbank inverted (least squares), fast Griffin-Lim's phase, de-emphasis."""
+    from scipy.signal import lfilter
+
+    fb = mel_filterbank(conf.sample_rate, conf.n_fft, conf.n_mels, conf.fmin, conf.fmax, scale="kaldi",
+                        norm=None).to(torch.float64)
+    log_mel = torch.from_numpy(np.asarray(log_mel, dtype=np.float64).T)  # (n_mels, N)
+    mag = log_mel_to_linear(log_mel[None], fb)[0].clamp_min(0).sqrt().float()
+    y = griffin_lim(mag[None], n_fft=conf.n_fft, hop_length=conf.hop_length, win_length=conf.win_length,
+                    window=conf.window, center=False, n_iter=n_iter, momentum=0.99, seed=seed)[0].numpy()
+    if conf.preemphasis:
+        y = lfilter([1.0], [1.0, -conf.preemphasis], y)
+    return y.astype(np.float32)
+
+
 @torch.no_grad()
 def resynth_logmel(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) -> Tuple[Dict[str, np.ndarray],
                                                                                    Spectrograms]:
     """A log-mel model's reconstruction of ``x``: windows overlap-added, mel inverted, GLA, de-emphasis."""
-    from scipy.signal import lfilter
-
     model, conf = trained.model, trained.settings
     feats = trained.features(x, trained.sample_rate)
     size = int(model.n_frames)
     starts = window_starts(len(feats), size, 1)
     recon = model.reconstruct(windows_at(feats, starts, size))
     frames = overlap_add(recon, starts, len(feats)).numpy() * trained.cmvn.std + trained.cmvn.mean
-    log_mel = torch.from_numpy(frames[:, :conf.n_mels].T.astype(np.float64))  # (n_mels, N) log mel power
-    fb = mel_filterbank(conf.sample_rate, conf.n_fft, conf.n_mels, conf.fmin, conf.fmax, scale="kaldi",
-                        norm=None).to(torch.float64)
-    mag = log_mel_to_linear(log_mel[None], fb)[0].clamp_min(0).sqrt().float()
-    y = griffin_lim(mag[None], n_fft=conf.n_fft, hop_length=conf.hop_length, win_length=conf.win_length,
-                    window=conf.window, center=False, n_iter=n_iter, momentum=0.99, seed=seed)[0].numpy()
-    if conf.preemphasis:
-        y = lfilter([1.0], [1.0, -conf.preemphasis], y)
+    log_mel = frames[:, :conf.n_mels]  # (N, n_mels) log mel power
+    y = logmel_to_audio(log_mel, conf, n_iter, seed)
     out = np.zeros(len(x), dtype=np.float32)
     out[:min(len(y), len(x))] = y[:len(x)]
     original = feats.numpy()[:, :conf.n_mels] * trained.cmvn.std[:conf.n_mels] + trained.cmvn.mean[:conf.n_mels]
-    return {f"logmel_GLA{n_iter}": out}, (original.T, log_mel.numpy())
+    return {f"logmel_GLA{n_iter}": out}, (original.T, log_mel.T)
 
 
 def resynthesise(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0):

@@ -22,7 +22,7 @@ import torch
 from speechgen.data.complex_feats import ComplexSpecDataset, read_stft_config
 from speechgen.data.dataset import Cmvn, SegmentDataset, read_symbol_table
 from speechgen.data.features import SegmentSpecConfig
-from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
+from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset, LogMelConfig
 from speechgen.errors import ConfigError
 from speechgen.models.abilities import Reconstructor
 from speechgen.models.registry import Registry
@@ -137,10 +137,11 @@ class FrameWindows(DataKind):
         if lang_dir is not None and (lang_dir / "phones.txt").is_file():
             table = read_symbol_table(lang_dir / "phones.txt")
             names = [p for p, _ in sorted(table.items(), key=lambda item: item[1])]
-        settings = train_dir / "logmel.yaml"
-        n_mels = load_yaml(settings.read_text()).get("n_mels", 40) if settings.is_file() else 40
+        settings_file = train_dir / self.settings_file
+        settings = LogMelConfig(**load_yaml(settings_file.read_text())) if settings_file.is_file() else None
+        n_mels = settings.n_mels if settings is not None else 40
         return [EpochFigureHook(figure_set.windows(centres), torch.from_numpy(figure_set.labels[centres]), names,
-                                cmvn, n_mels=n_mels, seed=seed)]
+                                cmvn, n_mels=n_mels, seed=seed, settings=settings)]
 
 
 @DATA_KINDS.register("complex_crops")
