@@ -53,7 +53,8 @@ EXTRAS = {
     "metrics": ["pesq>=0.0.4", "pystoi>=0.4"],
     # --corpus lhotse (manifests of lhotse's many corpus recipes); installs next to the pinned torch
     "lhotse": ["lhotse>=1.20"],
-    "test": ["pytest>=7"],
+    # pytest; and Kaldi's fbank (no torch needed), the reference the log-mel features are tested against
+    "test": ["pytest>=7", "kaldi-native-fbank>=1.18"],
     # benchmark peers only, never imported by the library
     "bench": ["librosa>=0.10"],
 }

@@ -121,7 +121,11 @@ def _read_settings(exp_dir: Path, info: Dict):
     name = info.get("features")
     if not name or not (exp_dir / name).is_file():
         return None
-    return FRONT_ENDS[name](**load_yaml((exp_dir / name).read_text()))
+    raw = load_yaml((exp_dir / name).read_text())
+    if name == "logmel.yaml" and "framing" not in raw:
+        raise DataError(f"{exp_dir / name}: log-mel features from before speechgen computed them as Kaldi does; "
+                        "this model cannot be given new audio: recompute the features (run.sh --stage 1) and retrain")
+    return FRONT_ENDS[name](**raw)
 
 
 def _read_labels(lang_dir: Optional[str]) -> Dict[str, List[str]]:

@@ -67,6 +67,19 @@ def test_wrong_audio_and_missing_models_are_named(trained, tmp_path):
         speechgen.load_model(tmp_path / "junk.tar.gz")
 
 
+def test_log_mel_settings_from_before_the_kaldi_framing_are_refused(trained, tmp_path):
+    from speechgen.data.frames import LogMelConfig
+
+    old = shutil.copytree(trained, tmp_path / "old_logmel")
+    settings = LogMelConfig().to_dict()
+    del settings["framing"]  # as logmel.yaml was written before the features followed Kaldi's frames
+    (old / "logmel.yaml").write_text(yaml.safe_dump(settings))
+    info = yaml.safe_load((old / "data.yaml").read_text())
+    (old / "data.yaml").write_text(yaml.safe_dump({**info, "features": "logmel.yaml"}))
+    with pytest.raises(DataError, match=r"from before speechgen computed them as Kaldi does.*--stage 1\) and retrain"):
+        speechgen.load_model(old)
+
+
 def test_a_packed_model_loads_in_a_fresh_python_with_no_recipe_around(trained, tmp_path, capsys):
     out = tmp_path / "nf.tar.gz"
     (trained.parent / "RESULTS.md").write_text("# r\n| model | exp dir |\n| nf | `train_nf` | 1 |\n| vae | `train_vae` |\n")

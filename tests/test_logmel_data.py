@@ -65,13 +65,32 @@ def test_log_mel_deltas_shapes_and_delta_blocks():
     x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     feats = log_mel_deltas(x, conf)
     n = num_feature_frames(len(x), conf)
-    assert n == 1 + (16000 - 512) // 160 == feats.shape[0]
+    assert n == 1 + (16000 - 400) // 160 == feats.shape[0]  # 25 ms frames, no padding at the edges
     assert feats.shape == (n, 120) and feats.dtype == np.float32
     static = torch.from_numpy(feats[:, :40].T.astype(np.float64))[None]
     delta = compute_deltas(static, window=2, order=1)[0].T.numpy()
     delta2 = compute_deltas(static, window=2, order=2)[0].T.numpy()
     np.testing.assert_allclose(feats[:, 40:80], delta, atol=1e-4)
     np.testing.assert_allclose(feats[:, 80:], delta2, atol=1e-4)
+
+
+def test_log_mel_equals_kaldis_fbank():
+    knf = pytest.importorskip("kaldi_native_fbank", reason="the reference: pip install kaldi-native-fbank")
+    rng = np.random.default_rng(3)
+    t = np.arange(int(1.3 * 16000)) / 16000
+    x = 0.3 * np.sin(2 * np.pi * (150 + 50 * t) * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.05 * rng.standard_normal(t.size)
+    x = x.astype(np.float32)
+    opts = knf.FbankOptions()  # compute-fbank-feats' defaults: povey, snip edges, pre-emphasis 0.97, 20 Hz
+    opts.frame_opts.dither = 0.0
+    opts.mel_opts.num_bins = 40
+    opts.use_energy = False
+    fbank = knf.OnlineFbank(opts)
+    fbank.accept_waveform(16000, (x * 32768).tolist())  # Kaldi reads 16-bit samples
+    fbank.input_finished()
+    reference = np.array([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
+    ours = log_mel_deltas(x, LogMelConfig())[:, :40]
+    assert ours.shape == reference.shape == (1 + (len(x) - 400) // 160, 40)
+    assert np.abs(ours - reference).max() < 1e-3
 
 
 def test_log_mel_of_a_tone_peaks_at_its_mel_band():
@@ -82,16 +101,16 @@ def test_log_mel_of_a_tone_peaks_at_its_mel_band():
 
 
 def test_short_audio_is_an_error():
-    with pytest.raises(DataError, match="fewer than one 512-sample frame"):
+    with pytest.raises(DataError, match="fewer than one 400-sample frame"):
         log_mel_deltas(np.zeros(100), LogMelConfig())
 
 
 def test_frame_labels_take_the_phone_at_the_centre_sample():
     conf = LogMelConfig()
-    # centres at 256, 416, 576, 736, 896 samples
-    assert frame_centres(5, conf).tolist() == [256, 416, 576, 736, 896]
+    # Kaldi's frames of 400 samples every 160: centres at 200, 360, 520, 680, 840 samples
+    assert frame_centres(5, conf).tolist() == [200, 360, 520, 680, 840]
     phones = [(0.0, 0.03, "h#"), (0.03, 0.0361, "ae"), (0.0361, 0.05, "q")]  # 480, 577.6, 800 samples
-    # frame 2 (576) is in ae, frame 3 (736) in q, frame 4 (896) is past the end: nearest phone q
+    # frame 2 (520) is in ae, frame 3 (680) in q, frame 4 (840) is past the end: nearest phone q
     assert frame_labels(phones, 5, conf).tolist() == [37, 37, 1, 33, 33]
 
 

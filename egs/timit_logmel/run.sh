@@ -96,11 +96,12 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   for x in train dev test; do
-    fresh 1 "$dump/$x" "$dump/$x/.stamp" "" "$data/$x" "$data/lang" && continue
+    # (features=kaldi: the dumps made before the features followed Kaldi's framing are made again)
+    fresh 1 "$dump/$x" "$dump/$x/.stamp" "features=kaldi" "$data/$x" "$data/lang" && continue
     log 1 "log-mel features and frame labels of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
     feature_jobs speechgen-compute-logmel feats "$data/$x" "$dump/$x"
     if [ "$x" = train ]; then speechgen-compute-cmvn "$dump/train"; fi
-    write_stamp "$dump/$x/.stamp" "" "$data/$x" "$data/lang"
+    write_stamp "$dump/$x/.stamp" "features=kaldi" "$data/$x" "$data/lang"
   done
 fi
 # what a model is trained on (a training dir made from other inputs is trained afresh)

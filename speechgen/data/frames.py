@@ -1,10 +1,14 @@
 """Frame-level log-mel features with frame-aligned phone labels, and windows of frames around a centre.
 
-Features: 40 log-mel filterbank energies of 25 ms frames every 10 ms (Kaldi-style: pre-emphasis,
-Povey window, 512-point FFT, power spectrum, HTK mel scale from 20 Hz) plus deltas and delta-deltas
-(Kaldi's regression window), 120 dims per frame. Frames are not padded at the edges ("snip
-edges"): frame ``n`` covers the FFT frame starting at sample ``n * hop`` and its centre sample is
-``n * hop + n_fft // 2``; it is labelled by the phone covering that centre sample.
+Features: 40 log-mel filterbank energies of 25 ms frames every 10 ms, computed as Kaldi's
+``compute-fbank-feats`` computes them with ``--dither=0`` (and as ``kaldi-native-fbank``, which the
+tests compare against): the waveform at 16-bit scale, frames of ``win_length`` samples without
+padding at the edges ("snip edges"), each frame's DC removed, then pre-emphasis within the frame,
+the symmetric Povey window, a 512-point FFT of the zero-padded frame, the power spectrum, Kaldi's
+mel banks (triangles linear in mel from 20 Hz to Nyquist) and the log with Kaldi's floor; plus
+deltas and delta-deltas (Kaldi's regression window), 120 dims per frame. Frame ``n`` covers samples
+``[n * hop, n * hop + win_length)``, its centre sample is ``n * hop + win_length // 2``, and it is
+labelled by the phone covering that centre sample.
 
 Labels: the 48-phone set of ``speechgen.data.phones`` plus the glottal stop ``q``, with the ids of
 the seed's table (:data:`LOGMEL_PHONES`, 49 ids; ``sil`` = 37, ``q`` = 33).
@@ -28,7 +32,7 @@ from speechgen.data.phones import map_phone
 from speechgen.errors import ConfigError, DataError
 from speechgen.signal.deltas import add_deltas
 from speechgen.signal.mel import mel_filterbank
-from speechgen.signal.stft import stft
+from speechgen.signal.stft import _window_values
 
 # The seed's phone table: the 48-phone set with q kept, in the seed's id order (note cl = 40).
 LOGMEL_PHONES: Tuple[str, ...] = (
@@ -69,11 +73,14 @@ class LogMelConfig:
     n_mels: int = 40
     fmin: float = 20.0
     fmax: Optional[float] = None
-    floor: float = 1e-10  # on the mel power, before the log
+    floor: float = 1.1920928955078125e-07  # on the mel power, before the log (Kaldi's: FLT_EPSILON)
     delta_order: int = 2
     delta_window: int = 2
+    framing: str = "kaldi"  # Kaldi's frames (module doc); written so that older settings files can be told apart
 
     def __post_init__(self) -> None:
+        if self.framing != "kaldi":
+            raise ConfigError(f"framing={self.framing!r}: only 'kaldi' is known")
         if not 0 < self.hop_length <= self.win_length <= self.n_fft:
             raise ConfigError(f"need 0 < hop_length <= win_length <= n_fft, got {self.hop_length}, "
                               f"{self.win_length}, {self.n_fft}")
@@ -88,38 +95,54 @@ class LogMelConfig:
         return asdict(self)
 
 
+#: Kaldi reads a wav as 16-bit integers: the features see the waveform at this scale
+WAV_SCALE = 32768.0
+
+
 def num_feature_frames(num_samples: int, conf: LogMelConfig) -> int:
-    """Frames of an utterance of ``num_samples`` samples (0 when shorter than one FFT frame)."""
-    if num_samples < conf.n_fft:
+    """Frames of an utterance of ``num_samples`` samples (0 when shorter than one frame)."""
+    if num_samples < conf.win_length:
         return 0
-    return 1 + (num_samples - conf.n_fft) // conf.hop_length
+    return 1 + (num_samples - conf.win_length) // conf.hop_length
 
 
 def frame_centres(n_frames: int, conf: LogMelConfig) -> np.ndarray:
-    """Centre sample of each frame: ``(n_frames,)`` int64, ``n * hop + n_fft // 2``."""
-    return np.arange(n_frames, dtype=np.int64) * conf.hop_length + conf.n_fft // 2
+    """Centre sample of each frame: ``(n_frames,)`` int64, ``n * hop + win_length // 2``."""
+    return np.arange(n_frames, dtype=np.int64) * conf.hop_length + conf.win_length // 2
+
+
+def kaldi_power_frames(x: np.ndarray, conf: LogMelConfig) -> torch.Tensor:
+    """The power spectra of Kaldi's frames of a waveform in [-1, 1]: ``(N, n_fft // 2 + 1)`` float64.
+
+    At 16-bit scale, each ``win_length`` frame loses its mean, is pre-emphasised within itself
+    (``y[i] = x[i] - p x[i - 1]``, ``y[0] = x[0] - p x[0]``), windowed and zero-padded to ``n_fft``."""
+    wav = torch.as_tensor(np.asarray(x, dtype=np.float64)) * WAV_SCALE
+    n = num_feature_frames(len(wav), conf)
+    frames = wav.unfold(0, conf.win_length, conf.hop_length)[:n]
+    frames = frames - frames.mean(dim=1, keepdim=True)
+    if conf.preemphasis:
+        frames = torch.cat([frames[:, :1] * (1.0 - conf.preemphasis),
+                            frames[:, 1:] - conf.preemphasis * frames[:, :-1]], dim=1)
+    frames = frames * _window_values(conf.window, conf.win_length, torch.float64, None)
+    return torch.fft.rfft(frames, n=conf.n_fft, dim=1).abs().pow(2)
 
 
 def log_mel_deltas(x: np.ndarray, conf: LogMelConfig, fb: Optional[torch.Tensor] = None) -> np.ndarray:
-    """Log-mel energies with deltas of one waveform.
+    """Log-mel energies with deltas of one waveform (the module doc says how, as Kaldi does).
 
     Args:
-        x: (T,) waveform, T >= conf.n_fft.
+        x: (T,) waveform in [-1, 1], T >= conf.win_length.
         fb: (n_mels, n_fft // 2 + 1) mel filterbank; built from ``conf`` when not given.
 
     Returns:
         (N, dims) float32 with N = :func:`num_feature_frames`; columns are [static, delta, delta-delta].
     """
-    if len(x) < conf.n_fft:
-        raise DataError(f"{len(x)} samples are fewer than one {conf.n_fft}-sample frame")
+    if len(x) < conf.win_length:
+        raise DataError(f"{len(x)} samples are fewer than one {conf.win_length}-sample frame")
     if fb is None:
         fb = mel_filterbank(conf.sample_rate, conf.n_fft, conf.n_mels, conf.fmin, conf.fmax, scale="kaldi",
                             norm=None)
-    wav = torch.as_tensor(np.asarray(x, dtype=np.float64))
-    if conf.preemphasis:
-        wav = torch.cat([wav[:1], wav[1:] - conf.preemphasis * wav[:-1]])
-    spec = stft(wav, conf.n_fft, conf.hop_length, conf.win_length, conf.window, center=False)  # (F, N)
-    mel = fb.to(torch.float64) @ spec.abs().pow(2)  # (n_mels, N)
+    mel = fb.to(torch.float64) @ kaldi_power_frames(x, conf).T  # (n_mels, N)
     logmel = torch.log(torch.clamp(mel, min=conf.floor))
     feats = add_deltas(logmel.unsqueeze(0), conf.delta_order, conf.delta_window)[0]  # (dims, N)
     return feats.T.to(torch.float32).numpy()

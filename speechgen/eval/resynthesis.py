@@ -49,9 +49,12 @@ def resynth_complex(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) ->
 
 
 def logmel_to_audio(log_mel: np.ndarray, conf, n_iter: int = 100, seed: int = 0) -> np.ndarray:
-    """Log-mel power frames (N, n_mels) of the settings ``conf`` (LogMelConfig) -> a waveform: the mel
-    filterbank inverted (least squares), fast Griffin-Lim's phase, de-emphasis."""
+    """Log-mel power frames (N, n_mels) of the settings ``conf`` (LogMelConfig) -> a waveform in [-1, 1]:
+    the mel filterbank inverted (least squares), fast Griffin-Lim's phase, de-emphasis, the features'
+    16-bit scale undone."""
     from scipy.signal import lfilter
+
+    from speechgen.data.frames import WAV_SCALE
 
     fb = mel_filterbank(conf.sample_rate, conf.n_fft, conf.n_mels, conf.fmin, conf.fmax, scale="kaldi",
                         norm=None).to(torch.float64)
@@ -61,7 +64,7 @@ def logmel_to_audio(log_mel: np.ndarray, conf, n_iter: int = 100, seed: int = 0)
                     window=conf.window, center=False, n_iter=n_iter, momentum=0.99, seed=seed)[0].numpy()
     if conf.preemphasis:
         y = lfilter([1.0], [1.0, -conf.preemphasis], y)
-    return y.astype(np.float32)
+    return (y / WAV_SCALE).astype(np.float32)
 
 
 @torch.no_grad()

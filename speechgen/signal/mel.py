@@ -79,7 +79,9 @@ def mel_filterbank(
         n_fft: FFT size; the bank acts on ``F = n_fft // 2 + 1`` bins.
         n_mels: number of filters.
         fmin, fmax: band edges in Hz (``fmax`` defaults to ``sample_rate / 2``).
-        scale: ``'slaney'`` or ``'htk'`` (``'kaldi'``).
+        scale: ``'slaney'``, ``'htk'`` (triangles linear in Hz between mel-spaced edges, as librosa's
+            ``htk=True``) or ``'kaldi'`` (Kaldi's MelBanks: the HTK mel scale, triangles linear in mel,
+            zero at their edges and at the Nyquist bin).
         norm: ``'slaney'`` (unit-area triangles) or ``None`` (unit peaks).
 
     Returns:
@@ -98,12 +100,26 @@ def mel_filterbank(
     lo, hi = hz_to_mel(torch.tensor(fmin), scale), hz_to_mel(torch.tensor(fmax), scale)
     edges = mel_to_hz(torch.linspace(float(lo), float(hi), n_mels + 2, dtype=torch.float64), scale)
     left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (fft_hz[None, :] - left) / (centre - left)
-    down = (right - fft_hz[None, :]) / (right - centre)
-    fb = torch.clamp(torch.minimum(up, down), min=0.0)
+    if scale == "kaldi":
+        fb = _kaldi_triangles(hz_to_mel(fft_hz, scale), *(hz_to_mel(e, scale) for e in (left, centre, right)))
+    else:
+        up = (fft_hz[None, :] - left) / (centre - left)
+        down = (right - fft_hz[None, :]) / (right - centre)
+        fb = torch.clamp(torch.minimum(up, down), min=0.0)
     if norm == "slaney":
         fb = fb * (2.0 / (right - left))
     return fb.to(dtype=dtype, device=device)
+
+
+def _kaldi_triangles(mel: Tensor, left: Tensor, centre: Tensor, right: Tensor) -> Tensor:
+    """Kaldi's weights of bins at ``mel`` (F,) for triangles (n, 1): linear in mel, zero outside the open
+    interval (left, right) and at the last (Nyquist) bin, which Kaldi's banks leave out."""
+    up = (mel[None, :] - left) / (centre - left)
+    down = (right - mel[None, :]) / (right - centre)
+    inside = (mel[None, :] > left) & (mel[None, :] < right)
+    fb = torch.where(inside, torch.where(mel[None, :] <= centre, up, down), torch.zeros((), dtype=mel.dtype))
+    fb[:, -1] = 0.0
+    return fb
 
 
 def _apply(fb: Tensor, x: Tensor) -> Tensor:

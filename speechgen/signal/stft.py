@@ -35,7 +35,8 @@ __all__ = [
     "power_to_db",
 ]
 
-#: window names understood by :func:`get_window` (all periodic, i.e. DFT-even).
+#: window names understood by :func:`get_window` (periodic, i.e. DFT-even, except Kaldi's Povey window,
+#: which is symmetric as Kaldi defines it).
 WINDOWS = ("hann", "sqrt_hann", "hamming", "blackman", "povey", "rect")
 
 WindowSpec = Union[str, Tensor]
@@ -50,8 +51,8 @@ def _window_values(name: str, length: int, dtype: torch.dtype, device) -> Tensor
         return torch.hamming_window(length, periodic=True, dtype=dtype, device=device)
     if name == "blackman":
         return torch.blackman_window(length, periodic=True, dtype=dtype, device=device)
-    if name == "povey":  # Kaldi's default: a Hann window raised to the power 0.85
-        return torch.hann_window(length, periodic=True, dtype=dtype, device=device).pow(0.85)
+    if name == "povey":  # Kaldi's default: a symmetric Hann window raised to the power 0.85
+        return torch.hann_window(length, periodic=False, dtype=dtype, device=device).pow(0.85)
     if name in ("rect", "boxcar", "ones"):
         return torch.ones(length, dtype=dtype, device=device)
     raise ConfigError(f"unknown window {name!r}; use one of {', '.join(WINDOWS)} or pass a tensor")
