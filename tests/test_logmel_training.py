@@ -147,6 +147,13 @@ def test_train_and_eval_stages(tmp_path, capsys):
     results = (tmp_path / "exp" / "RESULTS.md").read_text()
     assert "| wgan_gp (wgan_gp) | `train_wgan_gp` |" in results and "| train | 3 |" not in results
     assert "accuracy on all real test windows" in results
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results: timit_logmel -->\nold\n<!-- /results: timit_logmel -->\nend\n")
+    assert make_logmel_results.main(["--exp-root", str(tmp_path / "exp"), "--dump-dir", str(dump), "--order", "wgan_gp",
+                                     "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert "| wgan_gp (wgan_gp) |" in text and "`train_wgan_gp`" not in text  # no exp dirs in a README
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**GAN_CONFIGS["wgan_gp"], "data": "frame_windows",

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 import kaldiio
 
 from speechgen.bin import command
-from speechgen.eval.report import markdown_table
+from speechgen.eval.report import markdown_table, replace_block
 
 SETS = ("train", "dev", "test")
 
@@ -113,6 +113,21 @@ def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order:
     return out
 
 
+def readme_tables(exp_root: Path, dump_dir: Path, order: Sequence[str]) -> str:
+    """The data sizes, the score table (without the exp dirs and figures) and the references, for a README."""
+    parts = []
+    data = data_rows(dump_dir)
+    if data:
+        parts += [markdown_table(["set", "utterances", "speakers", "frames (= windows)"], data), ""]
+    rows = [[r[0], *r[2:9]] for r in model_rows(exp_root, exp_root, order)]
+    parts += [markdown_table(["model (class)", "params", "epochs", "recon MSE ↓", "recon acc ↑", "FD ↓", "cond acc ↑",
+                              "phone JS ↓"], rows), ""]
+    refs = reference_rows(exp_root, exp_root)
+    if refs:
+        parts += [markdown_table(["reference", "value"], refs)]
+    return "\n".join(parts)
+
+
 @command("speechgen-make-logmel-results")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="speechgen-make-logmel-results",
@@ -123,9 +138,16 @@ def main(argv=None) -> int:
     p.add_argument("--title", default="Results")
     p.add_argument("--order", default="", help="model names (exp dirs train_<name>) in table order")
     p.add_argument("--notes", default="", help="a paragraph under the title (corpus, split, wall time)")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also write the tables between the lines '<!-- results: BLOCK -->' and "
+                        "'<!-- /results: BLOCK -->' of this file (e.g. the recipe's README)")
+    p.add_argument("--block", default="timit_logmel", help="the name of that block in --readme")
     args = p.parse_args(argv)
     out = write_results(args.exp_root, args.dump_dir, args.title, args.notes, args.order.split())
     print(f"wrote {out}")
+    if args.readme:
+        replace_block(args.readme, args.block, readme_tables(args.exp_root, args.dump_dir, args.order.split()))
+        print(f"wrote the block '{args.block}' of {args.readme}")
     return 0
 
 
