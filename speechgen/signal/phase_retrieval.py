@@ -327,17 +327,7 @@ def griffin_lim(
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:  # torch kernels release the GIL
             results = [r for rs in pool.map(lambda cs: [work(c) for c in cs], chunks) for r in rs]
     done = [c for cs in chunks for c in cs]
-
-    if len(done) == 1:
-        x, spec = results[0][0], results[0][1]
-    else:
-        x = torch.zeros(B, max(lens), dtype=dtype, device=device)
-        spec = torch.zeros(B, F, N, dtype=_complex_of(dtype), device=device) if return_spec else None
-        for items, (xg, sg, _) in zip(done, results):
-            for j, i in enumerate(items):
-                x[i, :lens[i]] = xg[j, :lens[i]]
-                if spec is not None:
-                    spec[i, :, :frames[i]] = sg[j, :, :frames[i]]
+    x, spec = _merge_chunks(done, results, mag.shape, frames, lens, return_spec)
     if trace is not None:
         for k in range(n_iter):
             sc = torch.empty(B, dtype=dtype, device=device)
@@ -348,6 +338,23 @@ def griffin_lim(
         x = x[0]
         spec = spec[0] if spec is not None else None
     return (x, spec) if return_spec else x
+
+
+def _merge_chunks(chunks: List[List[int]], results, shape, frames: List[int], lens: List[int], with_spec: bool):
+    """The waveforms (B, max(lens)) and spectrograms (B, F, N) or None of the items, from each chunk's
+    ``_gla_group`` result (the one chunk's own when it holds every item)."""
+    if len(chunks) == 1:
+        return results[0][0], results[0][1]
+    B, F, N = shape
+    xg0 = results[0][0]
+    x = torch.zeros(B, max(lens), dtype=xg0.dtype, device=xg0.device)
+    spec = torch.zeros(B, F, N, dtype=_complex_of(xg0.dtype), device=xg0.device) if with_spec else None
+    for items, (xg, sg, _) in zip(chunks, results):
+        for j, i in enumerate(items):
+            x[i, :lens[i]] = xg[j, :lens[i]]
+            if spec is not None:
+                spec[i, :, :frames[i]] = sg[j, :, :frames[i]]
+    return x, spec
 
 
 def _complex_of(dtype: torch.dtype) -> torch.dtype:
