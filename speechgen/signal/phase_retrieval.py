@@ -512,26 +512,23 @@ def pghi_phase_gradients(
     mag_b, squeeze = _as_batched_mag(mag)
     lam = window_gamma(window, win_length) if gamma is None else float(gamma)
     S = mag_b.detach().double().cpu().numpy()
-    tg, fg = _gradients_np(S, n_fft, hop_length, lam, floor, None)
+    tg, fg = _gradients_np(_log_mag_np(S, floor), n_fft, hop_length, lam)
     out = tuple(torch.from_numpy(g).to(dtype=mag_b.dtype, device=mag_b.device) for g in (tg, fg))
     return (out[0][0], out[1][0]) if squeeze else out  # type: ignore[return-value]
 
 
-def _log_mag_np(S: np.ndarray, floor: float, frames: Optional[List[int]]) -> np.ndarray:
+def _log_mag_np(S: np.ndarray, floor: float) -> np.ndarray:
+    """log|S| of (B, F, N) magnitudes, floored at ``floor`` times each item's maximum."""
     B = S.shape[0]
     peak = S.reshape(B, -1).max(axis=1)
     peak = np.where(peak > 0, peak, 1.0)
-    logS = np.log(np.maximum(S, (floor * peak)[:, None, None]))
-    if frames is not None:  # replicate each item's last frame over its padding
-        for b, n in enumerate(frames):
-            if n < S.shape[2]:
-                logS[b, :, n:] = logS[b, :, n - 1:n]
-    return logS
+    return np.log(np.maximum(S, (floor * peak)[:, None, None]))
 
 
-def _gradients_np(S, n_fft, hop, lam, floor, frames):
-    B, F, N = S.shape
-    logS = _log_mag_np(S, floor, frames)
+def _gradients_np(logS: np.ndarray, n_fft: int, hop: int, lam: float):
+    """The phase derivatives (along time, along frequency) of :func:`pghi_phase_gradients` from the
+    log-magnitudes (B, F, N)."""
+    B, F, N = logS.shape
     ds_dm = np.zeros_like(logS)
     if F > 2:
         ds_dm[:, 1:-1, :] = 0.5 * (logS[:, 2:, :] - logS[:, :-2, :])
@@ -541,9 +538,6 @@ def _gradients_np(S, n_fft, hop, lam, floor, frames):
     if N > 1:
         ds_dn[:, :, 0] = logS[:, :, 1] - logS[:, :, 0]
         ds_dn[:, :, -1] = logS[:, :, -1] - logS[:, :, -2]
-    for b, n in enumerate(frames or []):  # one-sided at each item's own last frame
-        if 1 < n < N:
-            ds_dn[b, :, n - 1] = logS[b, :, n - 1] - logS[b, :, n - 2]
     m = np.arange(F, dtype=np.float64)[None, :, None]
     dphi_dn = (hop * n_fft / lam) * ds_dm + (2.0 * np.pi * hop / n_fft) * m
     dphi_dm = -(lam / (hop * n_fft)) * ds_dn + np.pi
@@ -605,8 +599,8 @@ def _pghi_item(S: np.ndarray, phase: np.ndarray, n_fft: int, hop: int, lam: floa
     phase = np.ascontiguousarray(phase)
     if not sig.any():
         return phase
-    logS = _log_mag_np(S, 1e-10, None)
-    dphi_dn, dphi_dm = _gradients_np(S, n_fft, hop, lam, 1e-10, None)
+    logS = _log_mag_np(S, 1e-10)
+    dphi_dn, dphi_dm = _gradients_np(logS, n_fft, hop, lam)
     (mt, st), (mf, sf) = _trapezoid_steps(sig, dphi_dn, dphi_dm)
     wt = np.where(mt, logS[:, :, :-1] + logS[:, :, 1:], -np.inf)
     wf = np.where(mf, logS[:, :-1, :] + logS[:, 1:, :], -np.inf)
@@ -630,7 +624,7 @@ def integrate_grid_tree(time_edges: Tuple[np.ndarray, np.ndarray], freq_edges: T
                         roots: Optional[np.ndarray] = None, priority: Optional[np.ndarray] = None) -> np.ndarray:
     """Phases of (B, F, N) grids from phase differences along a maximum spanning forest.
 
-    The heap integration of PGHI with edge weights (Prim's algorithm with a binary heap, in C:
+    The heap integration of PGHI with edge weights (Prim's algorithm with a 4-ary heap, in C:
     ``speechgen/signal/_maxtree.c``): a tree grows by its heaviest edge to a bin it has not reached,
     so every phase follows the most reliable path. ``time_edges = (weight, step)``, each
     (B, F, N - 1), say ``phase[..., n + 1] = phase[..., n] + step``; ``freq_edges``, each
