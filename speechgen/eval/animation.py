@@ -172,8 +172,8 @@ class EpochFigureHook:
         return True
 
     def audio(self) -> dict:
-        """The last render's strips of back-to-back windows as audio ({'input', 'reconstruction' or
-        'samples': waveform}; the log-mel settings inverted, fast Griffin-Lim); {} without settings."""
+        """The last render's strips of back-to-back windows as audio ({'input': the real strip, 'model': its
+        reconstruction or the samples}; the log-mel settings inverted, fast Griffin-Lim); {} without settings."""
         from speechgen.eval.resynthesis import logmel_to_audio
 
         if self.settings is None or self.rows is None:
@@ -192,9 +192,7 @@ class EpochFigureHook:
             if board is not None:
                 board.png("figures/windows", png, trainer.step)
                 for name, wav in self.audio().items():
-                    wav = wav / max(1e-6, float(np.abs(wav).max()))
-                    board.writer.add_audio(f"audio/windows_{name}", torch.from_numpy(wav)[None], trainer.step,
-                                           sample_rate=self.settings.sample_rate)
+                    board.audio(f"audio/windows_{name}", wav, trainer.step, self.settings.sample_rate)
                 board.writer.flush()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import torch
 
 from speechgen.data.dataset import Cmvn
@@ -35,9 +34,7 @@ def write_examples(board, step: int, rows, audio, sample_rate: int) -> None:
     board.writer.add_figure("figures/reconstruction", fig, step)
     for name, clips in audio.items():
         for i, wav in enumerate(clips):
-            wav = np.asarray(wav, dtype=np.float32)
-            wav = wav / max(1e-6, float(np.abs(wav).max()))
-            board.writer.add_audio(f"audio/{i}_{name}", torch.from_numpy(wav)[None], step, sample_rate=sample_rate)
+            board.audio(f"audio/{i}_{name}", wav, step, sample_rate)
     board.writer.flush()
 
 

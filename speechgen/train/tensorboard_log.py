@@ -2,7 +2,7 @@
 
 Scalars per optimisation step (``step/<stat>``) and per epoch (``epoch/train_<stat>``,
 ``epoch/valid_<stat>``, ``epoch/lr``, ``epoch/epoch``), and the figures the epoch hooks draw
-(``figures/...``), go to ``EXP_DIR/tensorboard``, all against the optimisation step. A resumed training
+(``figures/...``) and audio clips (``audio/...``), go to ``EXP_DIR/tensorboard``, all against the optimisation step. A resumed training
 drops the events past its checkpoint's step, so the curves of an interrupted and an uninterrupted run
 are the same.
 """
@@ -44,6 +44,15 @@ class TensorBoardLog:
         image = matplotlib.image.imread(str(path))
         self.writer.add_image(tag, image[..., :3], step, dataformats="HWC")
         self.writer.flush()
+
+    def audio(self, tag: str, wav, step: int, sample_rate: int) -> None:
+        """A waveform an epoch hook made, scaled to a peak of 1 (a silent one left as it is), as a clip."""
+        import numpy as np
+        import torch
+
+        wav = np.asarray(wav, dtype=np.float32)
+        wav = wav / max(1e-6, float(np.abs(wav).max()))
+        self.writer.add_audio(tag, torch.from_numpy(wav)[None], step, sample_rate=sample_rate)
 
     def close(self) -> None:
         self.writer.close()
