@@ -32,7 +32,7 @@ from speechgen.data.phones import map_phone
 from speechgen.errors import ConfigError, DataError
 from speechgen.signal.deltas import add_deltas
 from speechgen.signal.mel import mel_filterbank
-from speechgen.signal.stft import _window_values
+from speechgen.signal.stft import get_window
 
 # The seed's phone table: the 48-phone set with q kept, in the seed's id order (note cl = 40).
 LOGMEL_PHONES: Tuple[str, ...] = (
@@ -123,7 +123,7 @@ def kaldi_power_frames(x: np.ndarray, conf: LogMelConfig) -> torch.Tensor:
     if conf.preemphasis:
         frames = torch.cat([frames[:, :1] * (1.0 - conf.preemphasis),
                             frames[:, 1:] - conf.preemphasis * frames[:, :-1]], dim=1)
-    frames = frames * _window_values(conf.window, conf.win_length, torch.float64, None)
+    frames = frames * get_window(conf.window, conf.win_length, dtype=torch.float64)
     return torch.fft.rfft(frames, n=conf.n_fft, dim=1).abs().pow(2)
 
 

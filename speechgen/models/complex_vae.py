@@ -519,8 +519,7 @@ def integrate_phase_tree(log_magnitude: np.ndarray, unary: Optional[Tuple[np.nda
     phase 0. Each edge weighs its von Mises concentration. The maximum spanning tree keeps the most
     reliable edges that connect everything; phases then follow from the ground along the tree. Without
     ``unary`` every connected region is rooted at its largest ``log_magnitude`` with phase 0. The
-    integrator is PGHI's (:func:`speechgen.signal.phase_retrieval.integrate_grid_tree`), fed the log
-    of the concentrations, which orders the edges alike and spreads them evenly over its buckets.
+    integrator is PGHI's (:func:`speechgen.signal.phase_retrieval.integrate_grid_tree`).
 
     Args:
         log_magnitude: (F, T).
@@ -532,12 +531,12 @@ def integrate_phase_tree(log_magnitude: np.ndarray, unary: Optional[Tuple[np.nda
     """
     n_freq, n_time = log_magnitude.shape
     absent = (np.full((1, n_freq, n_time - 1), -np.inf), np.zeros((1, n_freq, n_time - 1)))
-    time_edges = absent if time_step is None else (np.log(time_step[1])[None], time_step[0][None])
+    time_edges = absent if time_step is None else (time_step[1][None], time_step[0][None])
     absent = (np.full((1, n_freq - 1, n_time), -np.inf), np.zeros((1, n_freq - 1, n_time)))
-    freq_edges = absent if freq_delay is None else (np.log(freq_delay[1])[None], -freq_delay[0][None])
+    freq_edges = absent if freq_delay is None else (freq_delay[1][None], -freq_delay[0][None])
     phase = np.zeros((1, n_freq, n_time))
     if unary is not None:
-        integrate_grid_tree(time_edges, freq_edges, phase, ground=(np.log(unary[1])[None], unary[0][None]))
+        integrate_grid_tree(time_edges, freq_edges, phase, ground=(unary[1][None], unary[0][None]))
     else:
         integrate_grid_tree(time_edges, freq_edges, phase, roots=np.arange(phase.size),  # each region
                             priority=log_magnitude[None])  # from its loudest bin
