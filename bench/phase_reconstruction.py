@@ -163,14 +163,14 @@ def librosa_group(args):
             for i, m, t in items]
 
 
-def run_librosa(method, n_iter, mags_np, lengths, n_fft, hop, seed, workers):
+def run_librosa(method, n_iter, mags_np, lengths, n_fft, hop, seed, workers, jobs):
     momentum = 0.99 if method.endswith("FGLA") else 0.0
     items = list(zip(range(len(lengths)), mags_np, lengths))
     t0 = time.perf_counter()
     if workers is None:
         out = librosa_group((items, n_iter, momentum, n_fft, hop, seed))
     else:
-        n = workers._max_workers
+        n = jobs
         groups = [items[k::n] for k in range(n)]  # interleaved, so the groups get alike durations
         done = list(workers.map(librosa_group, [(g, n_iter, momentum, n_fft, hop, seed) for g in groups]))
         out = [None] * len(items)
@@ -262,7 +262,7 @@ def run_setting(setting, methods, batch, ids, xs, args, threads, workers) -> lis
     def call(method, n_iter):
         if method in OURS:
             return run_ours(method, n_iter, mag_batch, phase_batch, lengths, n_fft, hop, args.jobs, threads)
-        return run_librosa(method, n_iter, mags_np, lengths, n_fft, hop, args.seed, workers)
+        return run_librosa(method, n_iter, mags_np, lengths, n_fft, hop, args.seed, workers, args.jobs)
 
     for method in methods:  # warm-up (allocations, worker processes, librosa's numba kernels)
         call(method, 1)

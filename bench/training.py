@@ -9,7 +9,7 @@ examples (segments, windows or crops) per second, the best of ``--repeats`` time
 ``--steps`` steps after ``--warmup`` untimed ones, each count of threads in a fresh process.
 
     tools/venv/bin/python bench/training.py                          # every family, 1 and 2 threads
-    tools/venv/bin/python bench/training.py --models nf fdnf --threads 1 --json out.json
+    tools/venv/bin/python bench/training.py --models fdnf/nf fdnf/fdnf --threads 1 --json out.json
 """
 from __future__ import annotations
 
