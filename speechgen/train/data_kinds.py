@@ -39,6 +39,12 @@ class DataKind:
     """
 
     settings_file = ""
+    settings_class: Any = None  # what the settings file holds
+
+    def settings(self, feats_dir: Path) -> Any:
+        """The analysis settings of the features of ``feats_dir``, or None without the file."""
+        path = feats_dir / self.settings_file
+        return self.settings_class(**load_yaml(path.read_text())) if path.is_file() else None
 
     def datasets(self, train_dir: Path, valid_dir: Optional[Path], cmvn: Cmvn, lang_dir: Optional[Path],
                  model: Any, load: str, seed: int) -> Tuple[Any, Any]:
@@ -69,7 +75,7 @@ DATA_KINDS = Registry("data kind", DataKind)
 class Segments(DataKind):
     """Fixed-size feature segments with their phone and speaker classes (:class:`SegmentDataset`)."""
 
-    settings_file = "spec.yaml"
+    settings_file, settings_class = "spec.yaml", SegmentSpecConfig
 
     def datasets(self, train_dir, valid_dir, cmvn, lang_dir, model, load, seed):
         train = SegmentDataset(train_dir, cmvn, lang_dir, load=load)
@@ -83,9 +89,8 @@ class Segments(DataKind):
         if not isinstance(model, Reconstructor):
             return []
         data = SegmentDataset(train_dir, cmvn, lang_dir, max_items=4, load="lazy")
-        spec_file = train_dir / self.settings_file
-        spec = SegmentSpecConfig(**load_yaml(spec_file.read_text())) if spec_file.is_file() else None
-        return [SegmentReconstructionHook(torch.stack([data[i]["feats"] for i in range(len(data))]), cmvn, spec)]
+        return [SegmentReconstructionHook(torch.stack([data[i]["feats"] for i in range(len(data))]), cmvn,
+                                          self.settings(train_dir))]
 
 
 @DATA_KINDS.register("frame_windows")
@@ -100,7 +105,7 @@ class FrameWindows(DataKind):
             drawn from the first utterances of ``--figure-dir``.
     """
 
-    settings_file = "logmel.yaml"
+    settings_file, settings_class = "logmel.yaml", LogMelConfig
 
     def __init__(self, edge: str = "clamp", windows_per_epoch: Optional[int] = None,
                  valid_windows: Optional[int] = None, figure_windows: Count = 16):
@@ -137,8 +142,7 @@ class FrameWindows(DataKind):
         if lang_dir is not None and (lang_dir / "phones.txt").is_file():
             table = read_symbol_table(lang_dir / "phones.txt")
             names = [p for p, _ in sorted(table.items(), key=lambda item: item[1])]
-        settings_file = train_dir / self.settings_file
-        settings = LogMelConfig(**load_yaml(settings_file.read_text())) if settings_file.is_file() else None
+        settings = self.settings(train_dir)
         n_mels = settings.n_mels if settings is not None else 40
         return [EpochFigureHook(figure_set.windows(centres), torch.from_numpy(figure_set.labels[centres]), names,
                                 cmvn, n_mels=n_mels, seed=seed, settings=settings)]
