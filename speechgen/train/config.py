@@ -118,8 +118,12 @@ def apply_overrides(conf: Dict[str, Any], overrides: List[str]) -> Dict[str, Any
     return conf
 
 
-def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentConfig:
-    """Check a raw dict and turn it into an ExperimentConfig: every key, and every value's type and range."""
+def config_from_dict(conf: Dict[str, Any], where: str = "config", optimiser_checks: bool = True) -> ExperimentConfig:
+    """Check a raw dict and turn it into an ExperimentConfig: every key, and every value's type and range.
+
+    ``optimiser_checks=False`` leaves out the values only torch's optimiser and scheduler can check (by
+    building them on a dummy parameter, which costs the first optimiser's import, 2-3 s per process):
+    for a config that was checked when its model was trained and is now only read back."""
     conf = check_mapping(conf, where)
     _check_keys(conf, ExperimentConfig, where)
     if not isinstance(conf.get("model"), str):
@@ -140,15 +144,15 @@ def config_from_dict(conf: Dict[str, Any], where: str = "config") -> ExperimentC
     exp.model_conf = check_values(exp.model_conf, model, f"{where}: model_conf")
     if exp.optim not in OPTIMIZERS:
         raise ConfigError(f"{where}: unknown optim '{exp.optim}'; known: {', '.join(OPTIMIZERS)}")
-    exp.optim_conf = _check_optim(exp.optim, exp.optim_conf, f"{where}: optim_conf")
+    exp.optim_conf = _check_optim(exp.optim, exp.optim_conf, f"{where}: optim_conf", optimiser_checks)
     for name in exp.optim_groups:
         optim, conf = _group_optim(exp, name, f"{where}: optim_groups.{name}")
-        _check_optim(optim, conf, f"{where}: optim_groups.{name}.optim_conf")
+        _check_optim(optim, conf, f"{where}: optim_groups.{name}.optim_conf", optimiser_checks)
     exp.data_conf = _check_data(exp, where)
     if exp.scheduler is not None:
         if exp.scheduler not in SCHEDULERS:
             raise ConfigError(f"{where}: unknown scheduler '{exp.scheduler}'; known: {', '.join(SCHEDULERS)}")
-        exp.scheduler_conf = _check_scheduler(exp, f"{where}: scheduler_conf")
+        exp.scheduler_conf = _check_scheduler(exp, f"{where}: scheduler_conf", optimiser_checks)
     return exp
 
 
@@ -180,20 +184,23 @@ def _dummy_optimizer(optim: str, conf: Dict[str, Any], where: str) -> torch.opti
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _check_optim(optim: str, conf: Dict[str, Any], where: str) -> Dict[str, Any]:
+def _check_optim(optim: str, conf: Dict[str, Any], where: str, build: bool = True) -> Dict[str, Any]:
     check_kwargs(OPTIMIZERS[optim], {"params": None, **conf}, where)
     conf = check_values(conf, OPTIMIZERS[optim], where)
-    _dummy_optimizer(optim, conf, where)
+    if build:
+        _dummy_optimizer(optim, conf, where)
     return conf
 
 
-def _check_scheduler(exp: ExperimentConfig, where: str) -> Dict[str, Any]:
+def _check_scheduler(exp: ExperimentConfig, where: str, build: bool = True) -> Dict[str, Any]:
     """The checked ``scheduler_conf``; a cosine schedule without ``T_max`` spans the whole training."""
     cls = SCHEDULERS[exp.scheduler]
     check_kwargs(cls, {"optimizer": None, **exp.scheduler_conf}, where)
     conf = check_values(exp.scheduler_conf, cls, where)
     if exp.scheduler == "cosineannealinglr":
         conf.setdefault("T_max", exp.trainer.max_epochs)
+    if not build:
+        return conf
     try:
         cls(_dummy_optimizer(exp.optim, exp.optim_conf, where), **conf)
     except (ValueError, TypeError) as err:

@@ -23,7 +23,7 @@ def load_experiment(exp_dir: str | Path, checkpoint: str = "best.pt", device: st
         if not (exp_dir / name).is_file():
             raise DataError(f"{exp_dir / name}: missing; train the model first (or pick another --checkpoint)")
     raw = load_yaml((exp_dir / "config.yaml").read_text())
-    exp = config_from_dict(raw, where=str(exp_dir / "config.yaml"))
+    exp = config_from_dict(raw, where=str(exp_dir / "config.yaml"), optimiser_checks=False)
     model = build_model(exp)
     load_weights(model, exp_dir / checkpoint, device)
     model.to(device).eval()
