@@ -10,7 +10,7 @@ from speechgen.bin.compute_cmvn import compute_cmvn
 from speechgen.data.dataset import Cmvn
 from speechgen.data.frames import (LOGMEL_PHONES, SILENCE_ID, FrameWindowDataset, LogMelConfig, frame_centres,
                                    frame_labels, log_mel_deltas, num_feature_frames, phone61_to_id,
-                                   read_feature_dir)
+                                   phone_run_centres, read_feature_dir)
 from speechgen.data.phones import PHONES_48, PHONES_61
 from speechgen.data.timit import Utterance
 from speechgen.data.timit_split import CORE_TEST_SPEAKERS, DEV_SPEAKERS, speaker_split, standard_split
@@ -154,6 +154,33 @@ def test_drop_edges_keeps_only_full_windows(window_dir):
     assert len(ds) == (30 - 8) + (12 - 8) + (25 - 8)
     _, mats, _ = read_feature_dir(window_dir)
     np.testing.assert_array_equal(ds[0]["feats"].numpy(), mats[0][0:9])
+
+
+def test_phone_run_centres_are_the_middles_of_non_silence_runs():
+    s = SILENCE_ID
+    # two utterances end to end: [s s 5 5 5 7 | 7 7 s 9 9 9 9]; the 7s on both sides of the boundary
+    # are two runs, the silences none
+    labels = np.array([s, s, 5, 5, 5, 7, 7, 7, s, 9, 9, 9, 9])
+    utt_start = np.array([0] * 6 + [6] * 7)
+    assert phone_run_centres(labels, utt_start).tolist() == [3, 5, 7, 11]
+
+
+def test_phone_run_windows_are_zero_padded_at_utterance_edges(window_dir):
+    _, mats, labels = read_feature_dir(window_dir)
+    ds = FrameWindowDataset(window_dir, None, window=9, centres="phone_runs", edge="zero")
+    starts = np.cumsum([0] + [len(m) for m in mats[:-1]])
+    expected = phone_run_centres(np.concatenate(labels), np.repeat(starts, [len(m) for m in mats]))
+    assert ds.centres.tolist() == expected.tolist() and 0 < len(ds) < sum(len(m) for m in mats)
+    for i in range(len(ds)):
+        item = ds[i]
+        centre = int(item["idx"])
+        u = int(np.searchsorted(starts, centre, side="right")) - 1
+        frame = centre - starts[u]
+        assert int(item["phone"]) == labels[u][frame] != SILENCE_ID
+        window = item["feats"].numpy()
+        for k, offset in enumerate(range(frame - 4, frame + 5)):
+            inside = 0 <= offset < len(mats[u])
+            np.testing.assert_array_equal(window[k], mats[u][offset] if inside else 0.0)
 
 
 def test_windows_per_epoch_is_a_fresh_seeded_subset(window_dir):

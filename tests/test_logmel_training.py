@@ -128,12 +128,15 @@ def test_train_and_eval_stages(tmp_path, capsys):
         "trainer": {"max_epochs": 2, "batch_size": 16, "best_metric": "err"}, "data": "frame_windows"}))
     common = ["--train-dir", str(dump / "train"), "--valid-dir", str(dump / "dev")]
     exp, clf = tmp_path / "exp" / "train_wgan_gp", tmp_path / "exp" / "classifier_phone"
+    seed_windows = ["data_conf.centres=phone_runs", "data_conf.edge=zero"]  # the recipe's default
     assert train.main(["--config", str(clf_conf), *common, "--exp-dir", str(clf),
-                       "--override", "data_conf.figure_windows=0"]) == 0
+                       "--override", "data_conf.figure_windows=0", *seed_windows]) == 0
     assert train.main(["--config", str(conf), *common, "--exp-dir", str(exp), "--figure-dir", str(dump / "test"),
-                       "--override", "data_conf.figure_windows=6", "data_conf.windows_per_epoch=50"]) == 0
+                       "--override", "data_conf.figure_windows=6", "data_conf.windows_per_epoch=50",
+                       *seed_windows]) == 0
     assert (exp / "figures" / "epoch1.png").is_file() and (exp / "figures" / "epochs.gif").is_file()
     assert yaml.safe_load((exp / "data.yaml").read_text())["window"] == 5
+    assert yaml.safe_load((exp / "data.yaml").read_text())["centres"] == "phone_runs"
     for d in (clf, exp):
         assert eval_logmel.main(["--exp-dir", str(d), "--test-dir", str(dump / "test"), "--classifier", str(clf),
                                  "--max-windows", "60", "--per-class", "3"]) == 0
@@ -147,6 +150,8 @@ def test_train_and_eval_stages(tmp_path, capsys):
     results = (tmp_path / "exp" / "RESULTS.md").read_text()
     assert "| wgan_gp (wgan_gp) | `train_wgan_gp` |" in results and "| train | 3 |" not in results
     assert "accuracy on all real test windows" in results
+    # 105 frames; runs of 3 equal labels, cut at utterance ends: 14 + 10 + 12 phone-run windows
+    assert "| 105 | 36 |" in results and "phone_centres windows" in results
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results: timit_logmel -->\nold\n<!-- /results: timit_logmel -->\nend\n")
     assert make_logmel_results.main(["--exp-root", str(tmp_path / "exp"), "--dump-dir", str(dump), "--order", "wgan_gp",

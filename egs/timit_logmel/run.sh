@@ -14,7 +14,8 @@
 #   2  phone classifier (MLP on 9-frame windows of real training frames), the judge of the scores
 #      -> $exp/classifier_phone/, with its test accuracy and reference Fréchet distances
 #   3  training of each model in --models (conf/<model>.yaml) on --ngpu GPUs, on 9-frame windows labelled by
-#      their centre frame; reconstructions (or samples) of fixed test windows after every epoch
+#      their centre frame (--windows: one per non-silence phone run as the seed made them, or one per
+#      frame); reconstructions (or samples) of fixed test windows after every epoch
 #      -> $exp/train_<model>/{loss.png,figures/epoch<N>.png,figures/epochs.gif,...}
 #   4  evaluation of each model: test reconstruction MSE, classifier-based Fréchet distance, accuracy of
 #      class-conditional samples, phone coverage; samples, final reconstructions, t-SNE of the codes
@@ -53,7 +54,9 @@ corpus_dir=corpus   # where the synthetic corpus is generated
 data=data           # Kaldi data dirs
 dump=dump           # features
 exp=exp             # experiments, figures, RESULTS.md
-windows_per_epoch=30000  # training windows drawn afresh each epoch (empty: all frames)
+windows=phone_centres  # phone_centres: one window per non-silence phone run, zero-padded (the seed's data);
+                       # every_frame: a window at every frame, silence included, edge frames repeated
+windows_per_epoch=30000  # training windows drawn afresh each epoch (empty: all of them)
 valid_windows=4000  # fixed subset of dev windows for validation
 eval_windows=4000   # test windows (seeded subset) for the classifier-based scores
 tsne_points=1000    # codes in each t-SNE figure
@@ -81,8 +84,16 @@ for m in $models classifier_phone; do
 done
 
 resolve_corpus timit
-# the frame-window options of every training (data_conf of the configs' data: frame_windows)
-data_args=(--override "data_conf.windows_per_epoch=${windows_per_epoch:-null}" "data_conf.valid_windows=$valid_windows")
+case "$windows" in
+  phone_centres) centres=phone_runs; edge=zero ;;
+  every_frame) centres=frames; edge=clamp ;;
+  *) echo "$0: --windows $windows: expected phone_centres or every_frame" >&2; exit 1 ;;
+esac
+# the frame-window options of every training (data_conf of the configs' data: frame_windows); a training
+# dir made with other ones is trained afresh
+data_args=(--override "data_conf.centres=$centres" "data_conf.edge=$edge"
+           "data_conf.windows_per_epoch=${windows_per_epoch:-null}" "data_conf.valid_windows=$valid_windows")
+window_opts="${data_args[*]:1}"
 
 claim_dirs data dump exp  # writable, and this run's alone until it ends
 
@@ -121,7 +132,7 @@ evaluate() {
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
-  fresh_training "$clf" "$(conf_of classifier_phone)" "" "${train_inputs[@]}"
+  fresh_training "$clf" "$(conf_of classifier_phone)" "$window_opts" "${train_inputs[@]}"
   run_training speechgen-train --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
     --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${data_args[@]}" data_conf.figure_windows=0 \
     --resume
@@ -131,7 +142,7 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for m in $models; do
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
-    fresh_training "$exp/train_$m" "$(conf_of "$m")" "" "${train_inputs[@]}"
+    fresh_training "$exp/train_$m" "$(conf_of "$m")" "$window_opts" "${train_inputs[@]}"
     run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
       --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${data_args[@]}" --resume
   done
@@ -149,7 +160,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   speechgen-make-logmel-results --exp-root "$exp" --dump-dir "$dump" --title "timit_logmel results" \
     --order "$models" --notes "Corpus: $src; split: $made. Features: 40 log-mel + deltas + delta-deltas (25 ms / 10 ms), \
 normalised with training-set statistics; 9-frame windows labelled by the centre frame's phone (49 ids), \
-${windows_per_epoch:-all} training windows per epoch. This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
+--windows $windows ($centres centres, $edge edges), ${windows_per_epoch:-all} training windows per epoch. This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
   log 5 "results in $exp/RESULTS.md"
 fi
 

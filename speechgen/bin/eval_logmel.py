@@ -67,7 +67,7 @@ def reference_scores(scorer: ClassifierScorer, test: FrameWindowDataset, x: torc
                      train_dir: Path, cmvn, n: int, seed: int) -> Dict[str, float]:
     """The classifier's test accuracy and the FD of real training windows and of N(0, I) noise."""
     real = scorer.features(x)
-    train = FrameWindowDataset(train_dir, cmvn, test.window, test.edge)
+    train = FrameWindowDataset(train_dir, cmvn, test.window, test.edge, centres=test.centre_mode)
     train_x = train.windows(train.centres[subsample(len(train.centres), n, seed + 1)])
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
     return {"kind": "classifier", "test_acc": scorer.accuracy(test.windows(test.centres), test.labels[test.centres]),
@@ -135,7 +135,8 @@ def evaluate(args: argparse.Namespace) -> Dict[str, object]:
     check_same_cmvn(info, classifier_info, args.exp_dir, args.classifier)
     cmvn = info["cmvn"]
     window = info.get("window", getattr(model, "n_frames", 9))
-    test = FrameWindowDataset(args.test_dir, cmvn, window, info.get("edge", "clamp"))
+    test = FrameWindowDataset(args.test_dir, cmvn, window, info.get("edge", "clamp"),
+                              centres=info.get("centres", "frames"))
     centres = test.centres[subsample(len(test.centres), args.max_windows, args.seed)]
     x, y = test.windows(centres), test.labels[centres]
     scorer = ClassifierScorer(classifier)

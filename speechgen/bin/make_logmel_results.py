@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import kaldiio
+import numpy as np
 
 from speechgen.bin import command
+from speechgen.data.frames import phone_run_centres
 from speechgen.eval.report import markdown_table, replace_block
 
 SETS = ("train", "dev", "test")
@@ -24,17 +26,23 @@ def _read_json(path: Path) -> Dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+DATA_HEADER = ["set", "utterances", "speakers", "frames (= every_frame windows)", "phone_centres windows"]
+
+
 def data_rows(dump_dir: Path) -> List[List[object]]:
-    """Utterances, speakers and frames of each feature dir."""
+    """Utterances, speakers, frames and non-silence phone runs of each feature dir: the windows each
+    ``--windows`` mode makes."""
     rows = []
     for name in SETS:
         d = dump_dir / name
         if not (d / "ali.scp").is_file():
             continue
-        frames = sum(len(ali) for _, ali in kaldiio.load_scp_sequential(str(d / "ali.scp")))
+        labels = [ali for _, ali in kaldiio.load_scp_sequential(str(d / "ali.scp"))]
+        runs = sum(len(phone_run_centres(ali, np.zeros(len(ali), dtype=np.int64))) for ali in labels)
         utt2spk = (d / "utt2spk").read_text().split("\n") if (d / "utt2spk").is_file() else []
         speakers = len({line.split()[1] for line in utt2spk if line.strip()}) or None
-        rows.append([name, len([line for line in utt2spk if line.strip()]) or None, speakers, frames])
+        rows.append([name, len([line for line in utt2spk if line.strip()]) or None, speakers,
+                     sum(len(ali) for ali in labels), runs])
     return rows
 
 
@@ -87,7 +95,7 @@ def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order:
         parts += [notes, ""]
     data = data_rows(dump_dir)
     if data:
-        parts += ["## Data", "", markdown_table(["set", "utterances", "speakers", "frames (= windows)"], data), ""]
+        parts += ["## Data", "", markdown_table(DATA_HEADER, data), ""]
     parts += ["## Scores on the test set", "",
               "`recon MSE`: mean squared error of reconstructed test windows (normalised features, all test "
               "windows). The other columns use one phone classifier (MLP on real training windows): `recon acc` "
@@ -118,7 +126,7 @@ def readme_tables(exp_root: Path, dump_dir: Path, order: Sequence[str]) -> str:
     parts = []
     data = data_rows(dump_dir)
     if data:
-        parts += [markdown_table(["set", "utterances", "speakers", "frames (= windows)"], data), ""]
+        parts += [markdown_table(DATA_HEADER, data), ""]
     rows = [[r[0], *r[2:9]] for r in model_rows(exp_root, exp_root, order)]
     parts += [markdown_table(["model (class)", "params", "epochs", "recon MSE ↓", "recon acc ↑", "FD ↓", "cond acc ↑",
                               "phone JS ↓"], rows), ""]

@@ -42,6 +42,8 @@ LOGMEL_PHONES: Tuple[str, ...] = (
 )
 LOGMEL_PHONE_TO_ID: Dict[str, int] = {p: i for i, p in enumerate(LOGMEL_PHONES)}
 SILENCE_ID = LOGMEL_PHONE_TO_ID["sil"]
+WINDOW_CENTRES = ("frames", "phone_runs")  # FrameWindowDataset's centres
+WINDOW_EDGES = ("clamp", "zero", "drop")  # and what its windows do at utterance edges
 
 
 def phone61_to_id(p61: str) -> int:
@@ -237,13 +239,29 @@ def read_feature_dir(feats_dir: str | Path, max_utts: Optional[int] = None
     return keys, feats, labels
 
 
+def phone_run_centres(labels: np.ndarray, utt_start: np.ndarray, silence: int = SILENCE_ID) -> np.ndarray:
+    """The seed's window centres: the middle frame ``start + length // 2`` of every run of equal labels
+    within an utterance, silence runs left out. ``labels`` (N,) are the frame labels of the utterances
+    end to end, ``utt_start`` (N,) each frame's utterance start; returns global frame indices."""
+    labels, utt_start = np.asarray(labels), np.asarray(utt_start)
+    n = len(labels)
+    changes = np.ones(n, dtype=bool)
+    changes[1:] = labels[1:] != labels[:-1]
+    starts = np.flatnonzero(changes | (np.arange(n) == utt_start))
+    ends = np.append(starts[1:], n)
+    middles = starts + (ends - starts) // 2
+    return middles[labels[starts] != silence].astype(np.int64)
+
+
 class FrameWindowDataset(Dataset):
-    """Windows of ``window`` consecutive frames around each centre frame, labelled by the centre frame.
+    """Windows of ``window`` consecutive frames around centre frames, labelled by the centre frame.
 
     Items are dicts ``feats: (window, D)`` float32 (normalised with ``cmvn``), ``phone`` (long scalar,
-    the centre frame's id) and ``idx`` (the centre's global frame index). At utterance edges the
-    window repeats the edge frame (``edge="clamp"``, Kaldi's splicing) or the centre is skipped
-    (``edge="drop"``). ``windows_per_epoch`` draws a seeded subset of the centres, a new one for each
+    the centre frame's id) and ``idx`` (the centre's global frame index). The centres are every frame
+    (``centres="frames"``) or, as the seed's data preparation makes them, the middle frame of each
+    non-silence phone run (``"phone_runs"``, :func:`phone_run_centres`). At utterance edges the window
+    repeats the edge frame (``edge="clamp"``, Kaldi's splicing), is filled with zero (normalised) frames
+    (``edge="zero"``, the seed's padding) or the centre is skipped (``edge="drop"``). ``windows_per_epoch`` draws a seeded subset of the centres, a new one for each
     epoch given to :meth:`set_epoch` (the trainer calls it before each epoch). ``load="eager"`` reads
     every frame into one (N, D) array ``feats``; ``"lazy"`` keeps only the labels and reads a window's
     utterance from the archive when the window is asked for; ``"auto"`` picks by size
@@ -252,13 +270,15 @@ class FrameWindowDataset(Dataset):
 
     def __init__(self, feats_dir: str | Path, cmvn: Optional[Cmvn] = None, window: int = 9,
                  edge: str = "clamp", windows_per_epoch: Optional[int] = None, seed: int = 0,
-                 max_utts: Optional[int] = None, load: str = "eager"):
+                 max_utts: Optional[int] = None, load: str = "eager", centres: str = "frames"):
         if window < 1 or window % 2 == 0:
             raise ConfigError(f"window={window}: must be a positive odd number of frames (e.g. 9)")
-        if edge not in ("clamp", "drop"):
-            raise ConfigError(f"edge={edge!r}: expected 'clamp' or 'drop'")
+        if edge not in WINDOW_EDGES:
+            raise ConfigError(f"edge={edge!r}: expected one of {', '.join(WINDOW_EDGES)}")
+        if centres not in WINDOW_CENTRES:
+            raise ConfigError(f"centres={centres!r}: expected one of {', '.join(WINDOW_CENTRES)}")
         self.feats_dir = Path(feats_dir)
-        self.window, self.half, self.edge = window, window // 2, edge
+        self.window, self.half, self.edge, self.centre_mode = window, window // 2, edge, centres
         self.scp, self.reader, self.keys, labels = open_feature_dir(self.feats_dir, max_utts)
         self.cmvn, self.load = cmvn, resolve_loading(load, self.scp)
         lengths = np.array([len(lab) for lab in labels], dtype=np.int64)
@@ -272,7 +292,10 @@ class FrameWindowDataset(Dataset):
         self.labels = np.concatenate(labels)
         self.utt_start = np.repeat(np.cumsum(lengths) - lengths, lengths)  # (N,) first frame of the utterance
         self.utt_end = np.repeat(np.cumsum(lengths), lengths)  # (N,) one past its last frame
-        frames = np.arange(len(self.labels), dtype=np.int64)
+        if centres == "phone_runs":
+            frames = phone_run_centres(self.labels, self.utt_start)
+        else:
+            frames = np.arange(len(self.labels), dtype=np.int64)
         if edge == "drop":
             keep = (frames - self.half >= self.utt_start) & (frames + self.half < self.utt_end)
             frames = frames[keep]
@@ -325,7 +348,13 @@ class FrameWindowDataset(Dataset):
 
     def windows(self, centres: np.ndarray) -> torch.Tensor:
         """Normalised windows around global frame indices ``centres`` (B,) -> (B, window, D)."""
-        return torch.from_numpy(self.frames(self.window_indices(centres)))
+        centres = np.asarray(centres, dtype=np.int64)
+        out = self.frames(self.window_indices(centres))
+        if self.edge == "zero":
+            offsets = centres[:, None] + np.arange(-self.half, self.half + 1)[None, :]
+            outside = (offsets < self.utt_start[centres][:, None]) | (offsets >= self.utt_end[centres][:, None])
+            out[outside] = 0.0
+        return torch.from_numpy(out)
 
     def strip_centres(self, n: int, utt: int = 0) -> np.ndarray:
         """``n`` centres of back-to-back windows from utterance ``utt`` on (their windows tile a stretch
@@ -346,6 +375,6 @@ class FrameWindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
         centre = int(self.active[i])
-        window = self.frames(self.window_indices(np.array([centre])))[0]
-        return {"feats": torch.from_numpy(window), "phone": torch.tensor(int(self.labels[centre])),
+        window = self.windows(np.array([centre]))[0]
+        return {"feats": window, "phone": torch.tensor(int(self.labels[centre])),
                 "idx": torch.tensor(centre)}

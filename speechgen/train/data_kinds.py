@@ -22,7 +22,7 @@ import torch
 from speechgen.data.complex_feats import ComplexSpecDataset, read_stft_config
 from speechgen.data.dataset import Cmvn, SegmentDataset, read_symbol_table
 from speechgen.data.features import SegmentSpecConfig
-from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset, LogMelConfig
+from speechgen.data.frames import LOGMEL_PHONES, WINDOW_CENTRES, WINDOW_EDGES, FrameWindowDataset, LogMelConfig
 from speechgen.errors import ConfigError
 from speechgen.models.abilities import Reconstructor
 from speechgen.models.registry import Registry
@@ -98,7 +98,10 @@ class FrameWindows(DataKind):
     """Windows of ``model_conf.n_frames`` frames around centre frames, labelled by the centre frame's phone.
 
     Args:
-        edge: windows at utterance edges repeat the edge frame (clamp) or those centres are skipped (drop).
+        centres: a window around every frame (frames), or around the middle frame of every non-silence
+            phone run, as the seed's data preparation makes them (phone_runs).
+        edge: windows at utterance edges repeat the edge frame (clamp), are filled with zero frames
+            (zero, the seed's padding), or those centres are skipped (drop).
         windows_per_epoch: train on a fresh seeded subset of this many windows each epoch (null: all).
         valid_windows: validate on a fixed subset of this many windows (null: all).
         figure_windows: windows of the per-epoch figures (figures/epoch<N>.png, epochs.gif; 0: none),
@@ -107,11 +110,13 @@ class FrameWindows(DataKind):
 
     settings_file, settings_class = "logmel.yaml", LogMelConfig
 
-    def __init__(self, edge: str = "clamp", windows_per_epoch: Optional[int] = None,
+    def __init__(self, centres: str = "frames", edge: str = "clamp", windows_per_epoch: Optional[int] = None,
                  valid_windows: Optional[int] = None, figure_windows: Count = 16):
-        if edge not in ("clamp", "drop"):
-            raise ConfigError(f"data_conf.edge={edge!r}: expected clamp or drop")
-        self.edge, self.windows_per_epoch = edge, windows_per_epoch
+        if centres not in WINDOW_CENTRES:
+            raise ConfigError(f"data_conf.centres={centres!r}: expected one of {', '.join(WINDOW_CENTRES)}")
+        if edge not in WINDOW_EDGES:
+            raise ConfigError(f"data_conf.edge={edge!r}: expected one of {', '.join(WINDOW_EDGES)}")
+        self.centres, self.edge, self.windows_per_epoch = centres, edge, windows_per_epoch
         self.valid_windows, self.figure_windows = valid_windows, figure_windows
 
     @staticmethod
@@ -123,13 +128,14 @@ class FrameWindows(DataKind):
 
     def datasets(self, train_dir, valid_dir, cmvn, lang_dir, model, load, seed):
         window = self.window(model)
-        train = FrameWindowDataset(train_dir, cmvn, window, self.edge, self.windows_per_epoch, seed, load=load)
-        valid = (FrameWindowDataset(valid_dir, cmvn, window, self.edge, self.valid_windows, seed, load=load)
-                 if valid_dir else None)
+        train = FrameWindowDataset(train_dir, cmvn, window, self.edge, self.windows_per_epoch, seed, load=load,
+                                   centres=self.centres)
+        valid = (FrameWindowDataset(valid_dir, cmvn, window, self.edge, self.valid_windows, seed, load=load,
+                                    centres=self.centres) if valid_dir else None)
         return train, valid
 
     def data_info(self, model, train_dir):
-        return {"window": self.window(model), "edge": self.edge}
+        return {"window": self.window(model), "edge": self.edge, "centres": self.centres}
 
     def epoch_hooks(self, model, cmvn, figure_dir, lang_dir, train_dir, seed):
         from speechgen.eval.animation import EpochFigureHook
