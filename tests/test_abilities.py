@@ -206,7 +206,7 @@ def test_the_logmel_scores_take_every_model_by_its_abilities(key):
     torch.manual_seed(0)
     scorer = ClassifierScorer(build("mlp_classifier"))
     x, y = feats(24), np.arange(24) % 3
-    scores = model_scores(model, scorer, WindowSet(x), x, y, per_class=4, seed=0)
+    scores = model_scores(model, scorer, WindowSet(x), x, y, per_class=4, seed=0, prior=y)
     assert ("recon_mse" in scores) == isinstance(model, Reconstructor)
     assert ("fd" in scores) == isinstance(model, Sampler)
     assert scores["conditional"] == (key in ("dnf", "fdnf", "wgan_gp_conditional"))

@@ -141,7 +141,7 @@ def test_train_and_eval_stages(tmp_path, capsys):
         assert eval_logmel.main(["--exp-dir", str(d), "--test-dir", str(dump / "test"), "--classifier", str(clf),
                                  "--max-windows", "60", "--per-class", "3"]) == 0
     scores = json.loads((exp / "eval" / "scores.json").read_text())
-    assert scores["conditional"] and 0.0 <= scores["cond_acc"] <= 1.0 and scores["fd"] > 0
+    assert scores["conditional"] and 0.0 <= scores["cond_acc"] <= 1.0 and scores["fd"] > 0 and scores["fd_cond"] > 0
     assert "recon_mse" not in scores
     assert (exp / "figures" / "samples.png").is_file() and not (exp / "figures" / "tsne.png").exists()
     reference = json.loads((clf / "eval" / "scores.json").read_text())

@@ -5,12 +5,14 @@ For a generative model, on test windows:
 * ``recon_mse`` (models that reconstruct): mean squared error of the reconstructions of every test
   window (normalised features), and ``recon_acc``: the phone classifier's accuracy on those reconstructions;
 * ``fd`` (models that sample): Fréchet distance between the phone classifier's penultimate-layer
-  features of real test windows and of as many generated windows (prior samples; for a model whose
-  samples take phone labels, samples with the real windows' labels);
-* ``cond_acc`` (phone-conditional samplers, ``conditional: true``): the classifier's accuracy on
-  ``--per-class`` samples of every phone seen in the test windows;
+  features of real test windows and of as many unconditional samples: prior draws, and for a
+  phone-conditional model draws whose phones follow the training windows' phone frequencies (its
+  marginal), so that every model's ``fd`` is measured the same way;
+* ``fd_cond`` and ``cond_acc`` (phone-conditional samplers, ``conditional: true``): the FD of samples
+  drawn with the real test windows' phones, and the classifier's accuracy on ``--per-class`` samples
+  of every phone seen in the test windows;
 * ``phone_js`` (models that sample): Jensen-Shannon divergence between the classifier's phone
-  histograms of samples and of real test windows;
+  histograms of the unconditional samples and of real test windows;
 
 and figures ``figures/samples.png`` (samplers), ``figures/fixed_windows.png`` (the per-epoch figure of
 the chosen weights) and, for models that encode, ``figures/tsne.png`` (codes coloured by phone). The
@@ -76,8 +78,9 @@ def reference_scores(scorer: ClassifierScorer, test: FrameWindowDataset, x: torc
 
 
 def model_scores(model, scorer: ClassifierScorer, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
-                 per_class: int, seed: int) -> Dict[str, object]:
-    """Scores of a generative model (see the module doc): those of the abilities it declares."""
+                 per_class: int, seed: int, prior: np.ndarray | None = None) -> Dict[str, object]:
+    """Scores of a generative model (see the module doc): those of the abilities it declares; ``prior``
+    holds the phones of the training windows (a conditional model's unconditional samples follow them)."""
     scores: Dict[str, object] = {"kind": "generative", "conditional": phone_conditional(model)}
     if isinstance(model, Reconstructor):
         all_x = test.windows(test.centres)
@@ -85,21 +88,28 @@ def model_scores(model, scorer: ClassifierScorer, test: FrameWindowDataset, x: t
         scores["recon_mse"] = float(torch.mean((rec - all_x) ** 2))
         scores["recon_acc"] = scorer.accuracy(batched(model.reconstruct, x), y)
     if isinstance(model, Sampler):
-        scores.update(sample_scores(model, scorer, x, y, per_class, seed))
+        scores.update(sample_scores(model, scorer, x, y, per_class, seed, prior))
     return scores
 
 
 def sample_scores(model: Sampler, scorer: ClassifierScorer, x: torch.Tensor, y: np.ndarray, per_class: int,
-                  seed: int) -> Dict[str, object]:
-    """``fd``, ``phone_js`` and, for a phone-conditional model, ``cond_acc`` of the model's samples."""
+                  seed: int, prior: np.ndarray | None = None) -> Dict[str, object]:
+    """``fd`` and ``phone_js`` of unconditional samples and, for a phone-conditional model, ``fd_cond`` and
+    ``cond_acc`` (see the module doc)."""
     scores: Dict[str, object] = {}
     n_classes = len(LOGMEL_PHONES)
     gen = torch.Generator().manual_seed(seed)
-    labels = torch.from_numpy(y)
-    samples = batched(lambda lab: sample(model, len(lab), gen, lab), labels)
-    scores["fd"] = frechet_distance(scorer.features(x), scorer.features(samples))
+    real = scorer.features(x)
+    conditional = phone_conditional(model)
+    if conditional and prior is None:
+        raise DataError("speechgen-eval-logmel: a phone-conditional model needs the training windows' phones")
+    drawn = prior[np.random.default_rng(seed).integers(0, len(prior), len(y))] if conditional else y
+    samples = batched(lambda lab: sample(model, len(lab), gen, lab), torch.from_numpy(drawn))
+    scores["fd"] = frechet_distance(real, scorer.features(samples))
     scores["phone_js"] = js_divergence(scorer.histogram(samples, n_classes), scorer.histogram(x, n_classes))
-    if phone_conditional(model):
+    if conditional:
+        matched = batched(lambda lab: sample(model, len(lab), gen, lab), torch.from_numpy(y))
+        scores["fd_cond"] = frechet_distance(real, scorer.features(matched))
         classes = np.unique(y)
         cond_labels = torch.from_numpy(np.repeat(classes, per_class))
         cond = batched(lambda lab: sample(model, len(lab), gen, lab), cond_labels)
@@ -150,7 +160,12 @@ def evaluate(args: argparse.Namespace) -> Dict[str, object]:
         if left_out:
             LOG.warning("speechgen-eval-logmel: model '%s' is no %s: left out %s", model_name(model),
                         ", ".join(left_out), ", ".join(left_out.values()))
-        scores = model_scores(model, scorer, test, x, y, args.per_class, args.seed)
+        prior = None
+        if phone_conditional(model):  # the phones of the training windows, made as the test windows are
+            train = FrameWindowDataset(info["train_dir"], None, window, test.edge, centres=test.centre_mode,
+                                       load="lazy")
+            prior = train.labels[train.centres]
+        scores = model_scores(model, scorer, test, x, y, args.per_class, args.seed, prior)
         model_figures(model, args, test, x, y, cmvn, name)
     scores.update({"model": name, "checkpoint": args.checkpoint, "test_windows": int(len(x)),
                    "classifier": os.path.relpath(args.classifier, args.exp_dir)})

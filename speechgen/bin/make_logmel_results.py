@@ -65,11 +65,13 @@ def model_rows(exp_root: Path, rel_to: Path, order: Sequence[str]) -> List[List[
         figures = [_link(d / "loss.png", rel_to, "loss"), _link(d / "figures" / "epochs.gif", rel_to, "epochs gif"),
                    _link(d / "figures" / "samples.png", rel_to, "samples"),
                    _link(d / "figures" / "tsne.png", rel_to, "t-SNE")]
-        cond = _fmt(s.get("cond_acc")) if s.get("conditional") else "n/a (unconditional)"
+        uncond = "n/a (unconditional)"
+        cond_fd = _fmt(s.get("fd_cond"), 2) if s.get("conditional") else uncond
+        cond = _fmt(s.get("cond_acc")) if s.get("conditional") else uncond
         name = d.name[len("train_"):] if d.name.startswith("train_") else d.name
         rows.append([f"{name} ({s.get('model')})", f"`{os.path.relpath(d, rel_to)}`", summary.get("parameters"),
                      f"{summary.get('epochs')}/{summary.get('max_epochs')}",
-                     _fmt(s.get("recon_mse")), _fmt(s.get("recon_acc")), _fmt(s.get("fd"), 2), cond,
+                     _fmt(s.get("recon_mse")), _fmt(s.get("recon_acc")), _fmt(s.get("fd"), 2), cond_fd, cond,
                      _fmt(s.get("phone_js")), " ".join(f for f in figures if f)])
     return rows
 
@@ -100,16 +102,17 @@ def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order:
               "`recon MSE`: mean squared error of reconstructed test windows (normalised features, all test "
               "windows). The other columns use one phone classifier (MLP on real training windows): `recon acc` "
               "its accuracy on reconstructed test windows; `FD` the Fréchet distance between its penultimate-layer "
-              "features of real test windows and of as many generated windows (prior samples; class-conditional "
-              "samples with the real windows' labels for a conditional model); `cond acc` its accuracy on "
-              "class-conditional samples (conditional models only: an unconditional model has no class to "
-              "generate); `phone JS` the Jensen-Shannon divergence (nats, max 0.693) between its phone histograms "
+              "features of real test windows and of as many unconditional samples, the same protocol for every "
+              "model (prior draws; for a phone-conditional model, phones drawn from the training windows' phone "
+              "frequencies); conditional models only (an unconditional model has no class to generate): `FD "
+              "cond` the same distance for samples drawn with the real windows' phones, `cond acc` the "
+              "classifier's accuracy on class-conditional samples; `phone JS` the Jensen-Shannon divergence (nats, max 0.693) between its phone histograms "
               "of samples and of real test windows (phone coverage of unconditional samples). Lower is better "
               "for MSE, FD, JS; higher for accuracies. n/a: not defined for the model.", ""]
     rows = model_rows(exp_root, out.parent, order)
     if rows:
         parts += [markdown_table(["model (class)", "exp dir", "params", "epochs", "recon MSE", "recon acc", "FD",
-                                  "cond acc", "phone JS", "figures"], rows), ""]
+                                  "FD cond", "cond acc", "phone JS", "figures"], rows), ""]
     else:
         parts += ["No evaluated model yet.", ""]
     refs = reference_rows(exp_root, out.parent)
@@ -127,9 +130,9 @@ def readme_tables(exp_root: Path, dump_dir: Path, order: Sequence[str]) -> str:
     data = data_rows(dump_dir)
     if data:
         parts += [markdown_table(DATA_HEADER, data), ""]
-    rows = [[r[0], *r[2:9]] for r in model_rows(exp_root, exp_root, order)]
-    parts += [markdown_table(["model (class)", "params", "epochs", "recon MSE ↓", "recon acc ↑", "FD ↓", "cond acc ↑",
-                              "phone JS ↓"], rows), ""]
+    rows = [[r[0], *r[2:10]] for r in model_rows(exp_root, exp_root, order)]
+    parts += [markdown_table(["model (class)", "params", "epochs", "recon MSE ↓", "recon acc ↑", "FD ↓", "FD cond ↓",
+                              "cond acc ↑", "phone JS ↓"], rows), ""]
     refs = reference_rows(exp_root, exp_root)
     if refs:
         parts += [markdown_table(["reference", "value"], refs)]
