@@ -183,6 +183,23 @@ def test_wae_rejects_an_unknown_regularizer():
         make("wae_mmd", model_conf={**CONFIGS["wae_mmd"]["model_conf"], "regularizer": "kl"})
 
 
+@pytest.mark.parametrize("name", ["wae_mmd", "wae_gan"])
+def test_wae_prior_std_scales_the_prior_of_the_penalty_and_of_the_samples(name, monkeypatch):
+    from speechgen.models import gan_parts
+
+    _, model, trainer = make(name, model_conf={**CONFIGS[name]["model_conf"], "prior_std": 5.0})
+    draws = []
+    real = gan_parts.prior_sample
+    monkeypatch.setattr("speechgen.models.wae.prior_sample",
+                        lambda *a, **k: draws.append(real(*a, **k)) or draws[-1])
+    model.train_step(batch(64), trainer.optimizers, 1)  # one prior draw: the MMD's or the discriminator's
+    assert len(draws) == 1 and 4.0 < float(draws[0].std()) < 6.0
+    model.decode = lambda z: z  # the decoded prior draws are the draws themselves
+    assert 4.5 < float(model.sample(4000, generator=torch.Generator().manual_seed(0)).std()) < 5.5
+    with pytest.raises(ConfigError, match="prior_std=0"):
+        make(name, model_conf={**CONFIGS[name]["model_conf"], "prior_std": 0})
+
+
 def test_optim_groups_are_checked():
     with pytest.raises(ConfigError, match="optim_groups.critic: expected a mapping with the keys optim"):
         config_from_dict({**CONFIGS["wgan_gp"], "optim_groups": {"critic": {"lr": 1.0}}})

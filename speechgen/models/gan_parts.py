@@ -140,19 +140,22 @@ class MultiOptimizerModel(GenerativeModel):
         optimizer.step()
 
 
-def prior_sample(n: int, dim: int, like: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """``n`` draws of N(0, I_dim) on ``like``'s device and dtype: (n, dim)."""
+def prior_sample(n: int, dim: int, like: torch.Tensor, generator: Optional[torch.Generator] = None,
+                 std: float = 1.0) -> torch.Tensor:
+    """``n`` draws of N(0, std^2 I_dim) on ``like``'s device and dtype: (n, dim)."""
     z = torch.randn(n, dim, generator=generator, dtype=like.dtype)
-    return z.to(like.device)
+    return (z * std if std != 1.0 else z).to(like.device)
 
 
 class PriorSampler(Decoder, Sampler):
-    """Unconditional sampling of a decoder model whose prior on its ``latent_dim``-dim code is N(0, I)."""
+    """Unconditional sampling of a decoder model whose prior on its ``latent_dim``-dim code is
+    N(0, prior_std^2 I) (``prior_std`` 1 unless the model sets another)."""
 
     latent_dim: int
+    prior_std: float = 1.0
 
     @torch.no_grad()
     def sample(self, n: int, labels: Labels = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Decoded prior draws: (n, T, F); ``labels`` must be None (the model is unconditional)."""
         check_labels(self, n, labels)
-        return self.decode(prior_sample(n, self.latent_dim, next(self.parameters()), generator))
+        return self.decode(prior_sample(n, self.latent_dim, next(self.parameters()), generator, self.prior_std))

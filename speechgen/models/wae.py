@@ -50,20 +50,24 @@ class WAE(MultiOptimizerModel, Autoencoder, PriorSampler):
     Args:
         n_frames, n_bins: T and F of a window.
         channels, hidden: encoder conv widths and FC width (the decoder mirrors them).
-        latent_dim: size of z; the prior is N(0, I).
+        latent_dim: size of z; the prior is N(0, prior_std^2 I).
         regularizer: ``mmd`` or ``gan``.
         lam: weight lambda of the divergence against the summed squared error.
         kernel_scales: multiples of C = 2 * latent_dim whose IMQ kernels are summed (mmd).
         disc_hidden: hidden widths of the latent discriminator (gan).
+        prior_std: the prior's standard deviation (the seed's WAE-GAN draws N(0, 25 I): 5).
     """
 
     def __init__(self, n_frames: int = 9, n_bins: int = 120, channels: Sequence[int] = (128, 128, 128),
                  hidden: int = 256, latent_dim: int = 32, regularizer: str = "mmd", lam: float = 100.0,
-                 kernel_scales: Sequence[float] = DEFAULT_SCALES, disc_hidden: Sequence[int] = (256, 256)):
+                 kernel_scales: Sequence[float] = DEFAULT_SCALES, disc_hidden: Sequence[int] = (256, 256),
+                 prior_std: float = 1.0):
         super().__init__()
         if regularizer not in REGULARIZERS:
             raise ConfigError(f"model_conf.regularizer={regularizer!r}: expected one of {', '.join(REGULARIZERS)}")
-        self.n_frames, self.n_bins, self.latent_dim = n_frames, n_bins, latent_dim
+        if not prior_std > 0:
+            raise ConfigError(f"model_conf.prior_std={prior_std}: must be positive")
+        self.n_frames, self.n_bins, self.latent_dim, self.prior_std = n_frames, n_bins, latent_dim, prior_std
         self.regularizer, self.lam, self.kernel_scales = regularizer, lam, tuple(kernel_scales)
         self.encoder_net = WindowEncoderNet(n_frames, n_bins, channels, hidden, norm="batch")
         self.to_code = nn.Linear(hidden, latent_dim)
@@ -78,7 +82,8 @@ class WAE(MultiOptimizerModel, Autoencoder, PriorSampler):
     def _penalty(self, z: torch.Tensor) -> torch.Tensor:
         """The divergence term for codes z: (B, D) -> scalar (before lambda)."""
         if self.regularizer == "mmd":
-            return mmd_imq(z, prior_sample(z.shape[0], self.latent_dim, z), scales=self.kernel_scales)
+            return mmd_imq(z, prior_sample(z.shape[0], self.latent_dim, z, std=self.prior_std),
+                           prior_var=self.prior_std ** 2, scales=self.kernel_scales)
         return generator_bce(self.discriminator(z).squeeze(-1))
 
     def _autoencoder_loss(self, x: torch.Tensor, z: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, float]]:
@@ -109,7 +114,7 @@ class WAE(MultiOptimizerModel, Autoencoder, PriorSampler):
         z = self._encode(x)
         stats: Dict[str, float] = {}
         if self.discriminator is not None:
-            z_prior = prior_sample(z.shape[0], self.latent_dim, z)
+            z_prior = prior_sample(z.shape[0], self.latent_dim, z, std=self.prior_std)
             disc_loss = discriminator_bce(self.discriminator(z_prior).squeeze(-1),
                                           self.discriminator(z.detach()).squeeze(-1))
             self.update(optimizers["discriminator"], disc_loss)
