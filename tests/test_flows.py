@@ -332,7 +332,7 @@ def test_tiny_registered_config_builds(name):
 def test_recipe_configs_load(conf):
     full = load_config(CONF_DIR / f"{conf}.yaml")
     debug = load_config(CONF_DIR / f"{conf}_debug.yaml")
-    paper = load_config(CONF_DIR / f"{conf}_paper.yaml")  # the longer run: the default, 3x the steps
+    paper = load_config(CONF_DIR / f"{conf}_paper.yaml")  # the longer run: 3x the steps (of 128 segments)
     assert full.model == debug.model == paper.model and paper.trainer.steps == 3 * full.trainer.steps
     assert {**paper.to_dict(), "trainer": None} == {**full.to_dict(), "trainer": None}
     assert full.model_conf["n_frames"] == 20 and full.model_conf["n_bins"] == 200

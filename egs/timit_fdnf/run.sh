@@ -147,18 +147,26 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   bg_wait "${names[@]}" classifier_phone classifier_spk
 fi
 
-# encode_with N DIR: the codes of the evaluated set by the model (or classifier) of DIR -> DIR/$enc
+# encode_with N DIR...: the codes of the evaluated set by the model (or classifier) of each DIR -> DIR/$enc,
+# $nj at a time, one torch thread each
 encode_with() {
-  fresh "$1" "$2/$enc" "$2/$enc/.stamp" "" "$2/best.pt" "$dump/$eval_set/.stamp" && return 0
-  log "$1" "encoding $dump/$eval_set with $2"
-  speechgen-encode --exp-dir "$2" --feats-dir "$dump/$eval_set" --out-dir "$2/$enc"
-  write_stamp "$2/$enc/.stamp" "" "$2/best.pt" "$dump/$eval_set/.stamp"
+  local n=$1 d names=() done=()
+  shift
+  for d in "$@"; do
+    fresh "$n" "$d/$enc" "$d/$enc/.stamp" "" "$d/best.pt" "$dump/$eval_set/.stamp" && continue
+    log "$n" "encoding $dump/$eval_set with $d (log: $exp/log/encode${sfx}_$(basename "$d").log)"
+    bg_job "$nj" "encode${sfx}_$(basename "$d")" env OMP_NUM_THREADS=1 speechgen-encode --exp-dir "$d" \
+      --feats-dir "$dump/$eval_set" --out-dir "$d/$enc"
+    names+=("encode${sfx}_$(basename "$d")"); done+=("$d")
+  done
+  bg_wait "${names[@]}"
+  for d in "${done[@]}"; do
+    write_stamp "$d/$enc/.stamp" "" "$d/best.pt" "$dump/$eval_set/.stamp"
+  done
 }
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  for m in $models; do
-    encode_with 3 "$exp/train_$m"
-  done
+  encode_with 3 $(for m in $models; do echo "$exp/train_$m"; done)
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
@@ -204,9 +212,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     train_classifiers 5
     bg_wait classifier_phone classifier_spk
   fi
-  for f in phone spk; do
-    encode_with 5 "$exp/classifier_$f"
-  done
+  encode_with 5 "$exp/classifier_phone" "$exp/classifier_spk"
   phase_args=()
   [ "$phase" = original ] && phase_args=(--data-dir "$data/$eval_set")
   # what a model's manipulation depends on besides its best.pt
@@ -214,7 +220,9 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   manip_inputs=("$exp/classifier_phone/best.pt" "$exp/classifier_spk/best.pt" "$dump/train/.stamp"
                 "$dump/$eval_set/.stamp")
   names=()
-  for m in $models; do
+  # in reverse order: the flows (the f-DNF, scored two ways, longest) start before the quick identity
+  # and VAE, so that the two cores finish together
+  for m in $(echo "$models" | tr ' ' '\n' | tac); do
     d=$exp/train_$m
     fresh 5 "$d/manipulation$sfx" "$d/manipulation$sfx/.stamp" "$manip_opts" "$d/best.pt" "${manip_inputs[@]}" && continue
     # $nj at a time, one torch thread each
