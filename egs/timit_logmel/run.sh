@@ -42,7 +42,7 @@ speaker_pattern=""  # wavdir: regex on a file's path under the root, group 'spk'
 phone_map=""        # alignments with labels beyond TIMIT-61/ARPAbet: a file of 'label timit61' lines
 stage=0
 stop_stage=100
-nj=2                # parallel jobs of the feature stage
+nj=2                # parallel jobs: feature jobs, and trainings and evaluations at a time (CPU)
 models="vae wae_mmd wae_gan wgan_gp wgan_gp_uncond vaegan"  # model configs conf/<name>.yaml, trained in turn
 debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=20         # speakers of each gender of the synthetic corpus
@@ -118,16 +118,28 @@ fi
 # what a model is trained on (a training dir made from other inputs is trained afresh)
 train_inputs=("$dump/train/.stamp" "$dump/dev/.stamp" "$dump/test/.stamp" "$data/lang")
 clf=$exp/classifier_phone
-# evaluate N DIR [OPTION...]: DIR's model scored on the test windows by the phone classifier -> DIR/eval
+# evaluate N DIR [OPTION...]: DIR's model scored on the test windows by the phone classifier -> DIR/eval, in the
+# background ($nj at a time, log $exp/log/eval_<dir>.log); the job's name joins eval_jobs for bg_wait
+eval_jobs=()
+# eval_inputs DIR: what DIR/eval is made from -> the array inputs
+eval_inputs() { inputs=("$1/best.pt" "$clf/best.pt" "$dump/test/.stamp"); }
 evaluate() {
-  local n=$1 d=$2
+  local n=$1 d=$2 name="eval_$(basename "$2")"
   shift 2
-  local opts="max_windows=$eval_windows seed=$seed $*" inputs=("$d/best.pt" "$clf/best.pt" "$dump/test/.stamp")
+  local opts="max_windows=$eval_windows seed=$seed $*" inputs
+  eval_inputs "$d"
   fresh "$n" "$d/eval" "$d/eval/.stamp" "$opts" "${inputs[@]}" && return 0
-  log "$n" "evaluating $d"
+  log "$n" "evaluating $d (log: $exp/log/$name.log)"
+  bg_job "$nj" "$name" eval_job "$d" "$opts" "$@"
+  eval_jobs+=("$name")
+}
+# eval_job DIR STAMP_OPTIONS [OPTION...]: speechgen-eval-logmel, then DIR/eval's stamp if it succeeded
+eval_job() {
+  local d=$1 opts=$2 inputs
+  shift 2
+  eval_inputs "$d"
   speechgen-eval-logmel --exp-dir "$d" --test-dir "$dump/test" --classifier "$clf" \
-    --max-windows "$eval_windows" --seed "$seed" "$@"
-  write_stamp "$d/eval/.stamp" "$opts" "${inputs[@]}"
+    --max-windows "$eval_windows" --seed "$seed" "$@" && write_stamp "$d/eval/.stamp" "$opts" "${inputs[@]}"
 }
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -137,21 +149,30 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${data_args[@]}" data_conf.figure_windows=0 \
     --resume
   evaluate 2 "$clf"
+  bg_wait "${eval_jobs[@]}"
+  eval_jobs=()
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  # $nj trainings at a time on the CPU, one torch thread each; one at a time on GPUs
+  names=()
   for m in $models; do
-    log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m"
+    bg_slot "$(training_jobs)"
+    log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     fresh_training "$exp/train_$m" "$(conf_of "$m")" "$window_opts" "${train_inputs[@]}"
-    run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
-      --figure-dir "$dump/test" --lang-dir "$data/lang" --exp-dir "$exp/train_$m" "${data_args[@]}" --resume
+    bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
+      --train-dir "$dump/train" --valid-dir "$dump/dev" --figure-dir "$dump/test" --lang-dir "$data/lang" \
+      --exp-dir "$exp/train_$m" "${data_args[@]}" --resume
+    names+=("train_$m")
   done
+  bg_wait "${names[@]}"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   for m in $models; do
     evaluate 4 "$exp/train_$m" --tsne-points "$tsne_points"
   done
+  bg_wait "${eval_jobs[@]}"
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
