@@ -129,6 +129,7 @@ evaluate() {
   local opts="max_windows=$eval_windows seed=$seed $*" inputs
   eval_inputs "$d"
   fresh "$n" "$d/eval" "$d/eval/.stamp" "$opts" "${inputs[@]}" && return 0
+  bg_slot "$nj"
   log "$n" "evaluating $d (log: $exp/log/$name.log)"
   bg_job "$nj" "$name" eval_job "$d" "$opts" "$@"
   eval_jobs+=("$name")
@@ -181,7 +182,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   speechgen-make-logmel-results --exp-root "$exp" --dump-dir "$dump" --title "timit_logmel results" \
     --order "$models" --notes "Corpus: $src; split: $made. Features: 40 log-mel + deltas + delta-deltas (25 ms / 10 ms), \
 normalised with training-set statistics; 9-frame windows labelled by the centre frame's phone (49 ids), \
---windows $windows ($centres centres, $edge edges), ${windows_per_epoch:-all} training windows per epoch. This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
+--windows $windows ($centres centres, $edge edges), training windows per epoch: ${windows_per_epoch:+at most }${windows_per_epoch:-all} (all of them when there are fewer). This run of run.sh (stages $stage..$stop_stage): ${SECONDS} s."
   log 5 "results in $exp/RESULTS.md"
 fi
 
