@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from speechgen.bin import train
+from speechgen.bin.make_logmel_results import _score_cells
 from speechgen.data.dataset import Cmvn, SegmentDataset, lang_class_counts
 from speechgen.errors import ConfigError
 from speechgen.eval.latent import chance_accuracy, knn_accuracy, latent_structure, silhouette
@@ -19,6 +20,7 @@ from speechgen.eval.tsne import CodeSet
 from speechgen.models import flows
 from speechgen.models.classifier import MLPClassifier
 from speechgen.models.identity import Identity
+from speechgen.models.pca import PCABaseline
 from speechgen.train.config import build_model, config_from_dict, set_class_counts
 from speechgen.train.trainer import Trainer
 
@@ -297,3 +299,29 @@ def test_the_data_table_counts_utterances_from_the_phone_segments(tmp_path):
     (d / "seg2spk").write_text("a_000 s1\na_001 s1\nb_000 s2\n")
     (d / "seg2phone").write_text("a_000 p\na_001 q\nb_000 p\n")
     assert data_rows(tmp_path, ["train", "dev"]) == [["train", 2, 3, 2, 2]]
+
+
+def test_pca_baseline_reconstructs_data_of_its_rank_exactly_and_samples_in_its_subspace():
+    gen = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(T * F, 3, generator=gen, dtype=torch.float64))[0].T.float()  # (3, T*F)
+    codes = torch.randn(200, 3, generator=gen) * torch.tensor([3.0, 2.0, 1.0])
+    windows = (codes @ basis + 0.5).reshape(200, T, F)
+    pca = PCABaseline.fit(windows, 3)
+    assert pca.latent_dim == 3 and pca.explained(windows) == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(pca.reconstruct(windows), windows, atol=1e-4)
+    assert sorted(pca.std.tolist()) == pytest.approx([1.0, 2.0, 3.0], rel=0.15)
+    drawn = pca.sample(500, generator=torch.Generator().manual_seed(1))
+    assert drawn.shape == (500, T, F)
+    # every sample lies in the subspace: the projection keeps it
+    assert torch.allclose(pca.reconstruct(drawn), drawn, atol=1e-4)
+    one = PCABaseline.fit(windows, 1)
+    assert one.explained(windows) == pytest.approx(9.0 / 14.0, abs=0.08)
+    with pytest.raises(ConfigError):
+        pca.sample(2, labels={"phone": torch.zeros(2, dtype=torch.long)})
+
+
+def test_logmel_results_mark_what_the_pca_baseline_beats():
+    base = {"recon_mse": 0.12, "fd": 300.0}
+    cells = _score_cells({"recon_mse": 0.15, "recon_acc": 0.8, "fd": 250.0, "phone_js": 0.04}, base)
+    assert cells[0] == "0.150 °" and cells[2] == "250.00"
+    assert _score_cells({"recon_mse": 0.10, "fd": 400.0}, base)[:3] == ["0.100", "n/a", "400.00 °"]

@@ -146,8 +146,12 @@ def test_train_and_eval_stages(tmp_path, capsys):
     assert (exp / "figures" / "samples.png").is_file() and not (exp / "figures" / "tsne.png").exists()
     reference = json.loads((clf / "eval" / "scores.json").read_text())
     assert reference["kind"] == "classifier" and reference["fd_noise"] > reference["fd_train_windows"]
+    pca = reference["baselines"]
+    assert sorted(pca) == ["pca128", "pca32"] and pca["pca32"]["fit_windows"] == 36  # every phone-run window
+    assert pca["pca128"]["recon_mse"] < pca["pca32"]["recon_mse"] and pca["pca32"]["fd"] > 0
     assert make_logmel_results.main(["--exp-root", str(tmp_path / "exp"), "--dump-dir", str(dump)]) == 0
     results = (tmp_path / "exp" / "RESULTS.md").read_text()
+    assert "| pca32 (no model: PCA, " in results and "| pca128 (no model: PCA, " in results
     assert "| wgan_gp (wgan_gp) | `train_wgan_gp` |" in results and "| train | 3 |" not in results
     assert "accuracy on all real test windows" in results
     # 105 frames; runs of 3 equal labels, cut at utterance ends: 14 + 10 + 12 phone-run windows

@@ -11,7 +11,8 @@
 #   1  features: 40 log-mel + deltas + delta-deltas (120 dims, 25 ms / 10 ms) and the phone id of every
 #      frame (49 ids of the seed's table) as Kaldi ark/scp, $nj jobs -> $dump/{train,dev,test}/{feats,ali}.scp;
 #      cmvn.npz from the training set only
-#   2  phone classifier (MLP on 9-frame windows of real training frames), the judge of the scores
+#   2  phone classifier (MLP on 9-frame windows of real training frames), the judge of the scores, and the
+#      model-free baselines it scores (PCA of the training windows, 32 and 128 components)
 #      -> $exp/classifier_phone/, with its test accuracy and reference Fréchet distances
 #   3  training of each model in --models (conf/<model>.yaml) on --ngpu GPUs, on 9-frame windows labelled by
 #      their centre frame (--windows: one per non-silence phone run as the seed made them, or one per
@@ -126,7 +127,8 @@ eval_inputs() { inputs=("$1/best.pt" "$clf/best.pt" "$dump/test/.stamp"); }
 evaluate() {
   local n=$1 d=$2 name="eval_$(basename "$2")"
   shift 2
-  local opts="max_windows=$eval_windows seed=$seed $*" inputs
+  # (scores=pca: evaluations made before the classifier's scores had the PCA baselines are made again)
+  local opts="max_windows=$eval_windows seed=$seed scores=pca $*" inputs
   eval_inputs "$d"
   fresh "$n" "$d/eval" "$d/eval/.stamp" "$opts" "${inputs[@]}" && return 0
   bg_slot "$nj"
@@ -155,9 +157,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  # $nj trainings at a time on the CPU, one torch thread each; one at a time on GPUs
+  # $nj trainings at a time on the CPU, one torch thread each; one at a time on GPUs. They start in
+  # reverse --models order: the defaults' longest trainings (VAE-GAN, WGAN-GPs) go first, so no core
+  # waits alone for them at the end
   names=()
-  for m in $models; do
+  for m in $(printf '%s\n' $models | tac); do
     bg_slot "$(training_jobs)"
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     fresh_training "$exp/train_$m" "$(conf_of "$m")" "$window_opts" "${train_inputs[@]}"

@@ -19,7 +19,9 @@ the chosen weights) and, for models that encode, ``figures/tsne.png`` (codes col
 abilities are those the model declares (:mod:`speechgen.models.abilities`); a part whose ability the
 model lacks is left out with a logged notice, and a model that neither reconstructs nor samples is an error.
 For the classifier (``--exp-dir`` = ``--classifier``) it writes the reference scores: its test
-accuracy, the Fréchet distance of real training windows (a floor) and of N(0, I) noise (a ceiling).
+accuracy, the Fréchet distance of real training windows (a floor) and of N(0, I) noise (a ceiling),
+and the scores above of the model-free baselines, PCA of the training windows with 32 and 128
+components (``baselines``: reconstruction by projection, samples from the components' Gaussian).
 Everything goes to ``EXP_DIR/eval/scores.json``.
 """
 from __future__ import annotations
@@ -44,6 +46,7 @@ from speechgen.eval.frechet import ClassifierScorer, frechet_distance, js_diverg
 from speechgen.eval.tsne import subsample
 from speechgen.models.abilities import Encoder, Reconstructor, Sampler, model_name, require
 from speechgen.models.classifier import MLPClassifier
+from speechgen.models.pca import PCABaseline
 from speechgen.train.load import load_experiment
 from speechgen.train.trainer import seed_everything
 from speechgen.yaml_io import load_yaml
@@ -65,16 +68,30 @@ def check_same_cmvn(model_info: dict, classifier_info: dict, exp_dir: Path, clas
                         "on features normalised like the model's (the same training set)")
 
 
+#: code sizes of the PCA baselines: that of the default autoencoders, and that of the seed's
+PCA_DIMS = (32, 128)
+#: training windows the PCA baselines are fitted on (a seeded subset when there are more)
+PCA_WINDOWS = 20000
+
+
 def reference_scores(scorer: ClassifierScorer, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
-                     train_dir: Path, cmvn, n: int, seed: int) -> Dict[str, float]:
-    """The classifier's test accuracy and the FD of real training windows and of N(0, I) noise."""
+                     train_dir: Path, cmvn, n: int, seed: int, per_class: int) -> Dict[str, object]:
+    """The classifier's test accuracy, the FD of real training windows and of N(0, I) noise, and the
+    scores of the PCA baselines (``pca<D>``: :class:`PCABaseline` fitted on training windows)."""
     real = scorer.features(x)
     train = FrameWindowDataset(train_dir, cmvn, test.window, test.edge, centres=test.centre_mode)
     train_x = train.windows(train.centres[subsample(len(train.centres), n, seed + 1)])
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    fit_x = train.windows(train.centres[subsample(len(train.centres), PCA_WINDOWS, seed + 2)])
+    baselines = {}
+    for dims in PCA_DIMS:
+        pca = PCABaseline.fit(fit_x, dims, seed)
+        baselines[f"pca{dims}"] = {**model_scores(pca, scorer, test, x, y, per_class, seed),
+                                   "parameters": int(pca.components.numel() + pca.mean.numel()),
+                                   "explained": pca.explained(fit_x), "fit_windows": int(len(fit_x))}
     return {"kind": "classifier", "test_acc": scorer.accuracy(test.windows(test.centres), test.labels[test.centres]),
             "fd_train_windows": frechet_distance(real, scorer.features(train_x)),
-            "fd_noise": frechet_distance(real, scorer.features(noise))}
+            "fd_noise": frechet_distance(real, scorer.features(noise)), "baselines": baselines}
 
 
 def model_scores(model, scorer: ClassifierScorer, test: FrameWindowDataset, x: torch.Tensor, y: np.ndarray,
@@ -153,7 +170,8 @@ def evaluate(args: argparse.Namespace) -> Dict[str, object]:
     seed_everything(args.seed)
     name = info["config"]["model"]
     if isinstance(model, MLPClassifier):
-        scores = reference_scores(scorer, test, x, y, Path(info["train_dir"]), cmvn, args.max_windows, args.seed)
+        scores = reference_scores(scorer, test, x, y, Path(info["train_dir"]), cmvn, args.max_windows, args.seed,
+                                  args.per_class)
     else:
         require(model, (Reconstructor, Sampler), "speechgen-eval-logmel")
         left_out = {ability.__name__: parts for ability, parts in NEEDS.items() if not isinstance(model, ability)}

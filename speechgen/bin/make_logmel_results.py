@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import kaldiio
 import numpy as np
+import yaml
 
 from speechgen.bin import command
 from speechgen.data.frames import phone_run_centres
@@ -54,10 +55,43 @@ def _fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _latent_dim(exp_dir: Path) -> Optional[int]:
+    """model_conf.latent_dim of the experiment's config.yaml, if it has one."""
+    path = exp_dir / "config.yaml"
+    conf = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    return (conf.get("model_conf") or {}).get("latent_dim")
+
+
+def _baselines(exp_root: Path) -> Dict[str, Dict]:
+    """The model-free baselines' scores ({name: scores}) that the classifier's evaluation wrote."""
+    for p in sorted(exp_root.glob("*/eval/scores.json")):
+        s = _read_json(p)
+        if s.get("kind") == "classifier" and s.get("baselines"):
+            return s["baselines"]
+    return {}
+
+
+def _marked(value, baseline, digits: int = 3) -> str:
+    """``value`` formatted, with ° when the baseline's is lower (better)."""
+    cell = _fmt(value, digits)
+    return cell + " °" if value is not None and baseline is not None and baseline < value else cell
+
+
+def _score_cells(s: Dict, base: Dict) -> List[str]:
+    """recon MSE, recon acc, FD, FD cond, cond acc, phone JS of scores ``s``; ° where PCA ``base`` is better."""
+    uncond = "n/a (unconditional)"
+    return [_marked(s.get("recon_mse"), base.get("recon_mse")), _fmt(s.get("recon_acc")),
+            _marked(s.get("fd"), base.get("fd"), 2), _fmt(s.get("fd_cond"), 2) if s.get("conditional") else uncond,
+            _fmt(s.get("cond_acc")) if s.get("conditional") else uncond, _fmt(s.get("phone_js"))]
+
+
 def model_rows(exp_root: Path, rel_to: Path, order: Sequence[str]) -> List[List[object]]:
-    """One row per experiment dir with eval/scores.json of a generative model, in ``order`` first."""
+    """One row per experiment dir with eval/scores.json of a generative model, in ``order`` first, then
+    one per model-free baseline. A model's MSE or FD is marked ° where the PCA baseline with its code
+    size (32 components when it has none) does better."""
     found = {p.parent.parent: _read_json(p) for p in exp_root.glob("*/eval/scores.json")}
     found = {d: s for d, s in found.items() if s.get("kind") == "generative"}
+    baselines = _baselines(exp_root)
     rank = {name: i for i, name in enumerate(order)}
     rows = []
     for d in sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name)):
@@ -65,14 +99,14 @@ def model_rows(exp_root: Path, rel_to: Path, order: Sequence[str]) -> List[List[
         figures = [_link(d / "loss.png", rel_to, "loss"), _link(d / "figures" / "epochs.gif", rel_to, "epochs gif"),
                    _link(d / "figures" / "samples.png", rel_to, "samples"),
                    _link(d / "figures" / "tsne.png", rel_to, "t-SNE")]
-        uncond = "n/a (unconditional)"
-        cond_fd = _fmt(s.get("fd_cond"), 2) if s.get("conditional") else uncond
-        cond = _fmt(s.get("cond_acc")) if s.get("conditional") else uncond
+        base = baselines.get(f"pca{_latent_dim(d)}", baselines.get("pca32", {}))
         name = d.name[len("train_"):] if d.name.startswith("train_") else d.name
         rows.append([f"{name} ({s.get('model')})", f"`{os.path.relpath(d, rel_to)}`", summary.get("parameters"),
-                     f"{summary.get('epochs')}/{summary.get('max_epochs')}",
-                     _fmt(s.get("recon_mse")), _fmt(s.get("recon_acc")), _fmt(s.get("fd"), 2), cond_fd, cond,
-                     _fmt(s.get("phone_js")), " ".join(f for f in figures if f)])
+                     f"{summary.get('epochs')}/{summary.get('max_epochs')}", *_score_cells(s, base),
+                     " ".join(f for f in figures if f)])
+    for name, s in baselines.items():
+        rows.append([f"{name} (no model: PCA, {s.get('explained', 0):.0%} of the variance)", "(stage 2)",
+                     s.get("parameters"), "fitted", *_score_cells(s, {}), ""])
     return rows
 
 
@@ -108,7 +142,10 @@ def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order:
               "cond` the same distance for samples drawn with the real windows' phones, `cond acc` the "
               "classifier's accuracy on class-conditional samples; `phone JS` the Jensen-Shannon divergence (nats, max 0.693) between its phone histograms "
               "of samples and of real test windows (phone coverage of unconditional samples). Lower is better "
-              "for MSE, FD, JS; higher for accuracies. n/a: not defined for the model.", ""]
+              "for MSE, FD, JS; higher for accuracies. n/a: not defined for the model. The `pca<D>` rows are the "
+              "model-free baseline: the top D principal components of the training windows (reconstruction by "
+              "projection; samples decoded from a Gaussian code with the components' variances, like a VAE's "
+              "decoder means); a model's MSE or FD is marked ° where the PCA with its code size does better.", ""]
     rows = model_rows(exp_root, out.parent, order)
     if rows:
         parts += [markdown_table(["model (class)", "exp dir", "params", "epochs", "recon MSE", "recon acc", "FD",
