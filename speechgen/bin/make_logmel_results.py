@@ -88,7 +88,7 @@ def _score_cells(s: Dict, base: Dict) -> List[str]:
 def model_rows(exp_root: Path, rel_to: Path, order: Sequence[str]) -> List[List[object]]:
     """One row per experiment dir with eval/scores.json of a generative model, in ``order`` first, then
     one per model-free baseline. A model's MSE or FD is marked ° where the PCA baseline with its code
-    size (32 components when it has none) does better."""
+    size (32 components where there is no PCA of that size) does better."""
     found = {p.parent.parent: _read_json(p) for p in exp_root.glob("*/eval/scores.json")}
     found = {d: s for d, s in found.items() if s.get("kind") == "generative"}
     baselines = _baselines(exp_root)
@@ -145,7 +145,8 @@ def write_results(exp_root: Path, dump_dir: Path, title: str, notes: str, order:
               "for MSE, FD, JS; higher for accuracies. n/a: not defined for the model. The `pca<D>` rows are the "
               "model-free baseline: the top D principal components of the training windows (reconstruction by "
               "projection; samples decoded from a Gaussian code with the components' variances, like a VAE's "
-              "decoder means); a model's MSE or FD is marked ° where the PCA with its code size does better.", ""]
+              "decoder means); a model's MSE or FD is marked ° where the PCA with its code size (else 32) does "
+              "better.", ""]
     rows = model_rows(exp_root, out.parent, order)
     if rows:
         parts += [markdown_table(["model (class)", "exp dir", "params", "epochs", "recon MSE", "recon acc", "FD",
