@@ -72,7 +72,7 @@ def test_init_from_a_model_that_takes_no_weights_is_one_line():
 @pytest.mark.parametrize("raw, match", [
     ({"data": "frames"}, r"config: data='frames'; expected one of complex_crops, frame_windows, segments"),
     ({"data": "frame_windows", "data_conf": {"window": 9}}, r"unknown key\(s\) window in config: data_conf"),
-    ({"data": "frame_windows", "data_conf": {"edge": "wrap"}}, r"data_conf.edge='wrap': expected clamp or drop"),
+    ({"data": "frame_windows", "data_conf": {"edge": "wrap"}}, r"data_conf.edge='wrap': expected one of clamp, zero, drop"),
     ({"data": "complex_crops", "data_conf": {"segment_frames": 0}}, r"data_conf.segment_frames=0: expected a positive"),
     ({"data": "segments", "data_conf": {"crops_per_utt": 2}}, r"unknown key\(s\) crops_per_utt"),
 ])
