@@ -174,6 +174,9 @@ run_training() {
   fi
 }
 
+# reversed_words WORD...: the words one per line, last first (jobs started longest first)
+reversed_words() { printf '%s\n' "$@" | tac; }
+
 # training_jobs: how many trainings run at a time: $nj on the CPU, one when they use the GPUs
 training_jobs() { if [ "$ngpu" -eq 0 ]; then echo "$nj"; else echo 1; fi; }
 

@@ -222,7 +222,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   names=()
   # in reverse order: the flows (the f-DNF, scored two ways, longest) start before the quick identity
   # and VAE, so that the two cores finish together
-  for m in $(echo "$models" | tr ' ' '\n' | tac); do
+  for m in $(reversed_words $models); do
     d=$exp/train_$m
     fresh 5 "$d/manipulation$sfx" "$d/manipulation$sfx/.stamp" "$manip_opts" "$d/best.pt" "${manip_inputs[@]}" && continue
     # $nj at a time, one torch thread each

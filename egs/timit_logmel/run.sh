@@ -161,7 +161,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # reverse --models order: the defaults' longest trainings (VAE-GAN, WGAN-GPs) go first, so no core
   # waits alone for them at the end
   names=()
-  for m in $(printf '%s\n' $models | tac); do
+  for m in $(reversed_words $models); do
     bg_slot "$(training_jobs)"
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     fresh_training "$exp/train_$m" "$(conf_of "$m")" "$window_opts" "${train_inputs[@]}"

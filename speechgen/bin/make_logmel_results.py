@@ -14,11 +14,11 @@ from typing import Dict, List, Optional, Sequence
 
 import kaldiio
 import numpy as np
-import yaml
 
 from speechgen.bin import command
 from speechgen.data.frames import phone_run_centres
 from speechgen.eval.report import markdown_table, replace_block
+from speechgen.yaml_io import load_yaml
 
 SETS = ("train", "dev", "test")
 
@@ -58,7 +58,7 @@ def _fmt(value, digits: int = 3) -> str:
 def _latent_dim(exp_dir: Path) -> Optional[int]:
     """model_conf.latent_dim of the experiment's config.yaml, if it has one."""
     path = exp_dir / "config.yaml"
-    conf = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    conf = (load_yaml(path.read_text()) or {}) if path.is_file() else {}
     return (conf.get("model_conf") or {}).get("latent_dim")
 
 
