@@ -115,6 +115,60 @@ def test_run_sh_checks_nj_and_stages_before_doing_anything(tmp_path, recipe, las
     assert out.returncode == 0 and "Options (current values):" in out.stdout and "--nj 2" in out.stdout
 
 
+@pytest.mark.parametrize("recipe", ["timit_fdnf", "chime_complex"])
+def test_an_unknown_conf_set_is_refused_naming_the_sets(tmp_path, recipe):
+    one_line_error(run_sh(recipe, tmp_path, "--conf-set", "long"), "--conf-set long: no conf/*_long.yaml here",
+                   "the sets: paper")
+    assert not (tmp_path / "data").exists()
+
+
+def test_chime_paper_set_trains_the_joint_models_from_scratch(tmp_path):
+    """--conf-set paper picks conf/J*_paper.yaml (nothing frozen, one phase field) and, unless told
+    otherwise, does not start them from M; PCA and M keep their own configs."""
+    import yaml
+
+    for n in range(1, 8):
+        default = yaml.safe_load((ROOT / f"egs/chime_complex/conf/J{n}.yaml").read_text())
+        paper = yaml.safe_load((ROOT / f"egs/chime_complex/conf/J{n}_paper.yaml").read_text())
+        assert paper["model_conf"].pop("phase_param") == "field" and paper["model_conf"].pop("freeze_magnitude") is False
+        for key in ("phase_param", "freeze_magnitude"):
+            default["model_conf"].pop(key)
+        assert paper["model_conf"] == default["model_conf"]
+        assert paper["trainer"]["max_epochs"] == 40 and paper["trainer"]["batch_size"] == 32
+    # without a trained M: the default set stops before training a J model, the paper set trains it
+    # (here it fails at once, on the missing features)
+    out = run_sh("chime_complex", tmp_path / "a", "--models", "J1", "--stage", "2", "--stop-stage", "2")
+    assert out.returncode == 1 and "train M first" in out.stderr
+    out = run_sh("chime_complex", tmp_path / "b", "--models", "J1", "--stage", "2", "--stop-stage", "2",
+                 "--conf-set", "paper")
+    assert out.returncode == 1 and "train M first" not in out.stderr and "training J1 failed" in out.stderr
+    assert "conf/J1_paper.yaml" in out.stdout
+
+
+def _kernel_env(isa):
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+                                                            "ONEDNN_MAX_CPU_ISA")}
+    env.update(SPEECHGEN_USE_CURRENT_ENV="1", SPEECHGEN_CPU_ISA=isa)
+    return subprocess.run(["bash", "-c", f". {ROOT}/egs/timit_fdnf/path.sh && env"], capture_output=True,
+                          text=True, env=env)
+
+
+def test_path_sh_uses_the_avx2_kernels_on_an_avx512_machine_unless_told_not_to():
+    try:
+        avx512 = "avx512f" in open("/proc/cpuinfo").read().split()
+    except OSError:
+        avx512 = False
+    out = _kernel_env("avx2")
+    assert out.returncode == 0, out.stderr
+    pinned = {"ATEN_CPU_CAPABILITY=avx2", "MKL_ENABLE_INSTRUCTIONS=AVX2", "ONEDNN_MAX_CPU_ISA=AVX2"}
+    assert (pinned <= set(out.stdout.splitlines())) == avx512
+    out = _kernel_env("native")
+    assert out.returncode == 0 and "ATEN_CPU_CAPABILITY" not in out.stdout
+    out = _kernel_env("sse")
+    assert out.returncode == 1 and out.stderr.strip() == ("path.sh: SPEECHGEN_CPU_ISA=sse: expected avx2 "
+                                                          "(the default) or native")
+
+
 # 3. one run at a time on a dir
 
 def test_second_run_on_the_same_dirs_is_refused_until_the_first_ends(tmp_path):

@@ -19,6 +19,20 @@ conf_of() {
   else echo "conf/$1.yaml"; fi
 }
 
+# check_conf_set: a --conf-set that names no config of this recipe is an error (not a silent fall-back);
+# a set is the SET of conf/NAME_SET.yaml beside a conf/NAME.yaml (debug apart)
+check_conf_set() {
+  [ -z "${conf_set:-}" ] && return 0
+  local f base sets=()
+  for f in conf/*_*.yaml; do
+    base=${f%_*}.yaml; f=${f##*_}; f=${f%.yaml}
+    [ -f "$base" ] && [ "$f" != debug ] && sets+=("$f")
+  done
+  [[ " ${sets[*]} " == *" $conf_set "* ]] && return 0
+  echo "$0: --conf-set $conf_set: no conf/*_${conf_set}.yaml here; the sets: $(printf '%s\n' "${sets[@]}" | sort -u | tr '\n' ' ')" >&2
+  exit 1
+}
+
 # data_prepared DATA WANT: true when DATA was prepared with the settings WANT (the stamp DATA/.done);
 # false when it was not prepared yet; stops the recipe when it was prepared with other settings.
 data_prepared() {

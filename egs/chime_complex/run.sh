@@ -12,7 +12,8 @@
 #   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: PCA (the probabilistic PCA
 #      of the training frames with M's latent size, no training: the classical baseline of the magnitude
 #      model), M (magnitude only, started from that PCA), then the joint models J1..J7 (started from M's
-#      encoder and magnitude decoder with --init-joint-from-m) -> $exp/<model>/
+#      encoder and magnitude decoder with --init-joint-from-m; with --conf-set paper conf/J*_paper.yaml,
+#      the paper's joint training from scratch) -> $exp/<model>/
 #   3  decoding of at most --max-test-utts test utterances: oracle-magnitude references and the
 #      original audio -> $exp/reference/audio/; per model the estimated magnitude with the estimated
 #      (J*) or random (PCA, M) phase and with PGHI's phase (the model-free baseline), each without and with
@@ -33,6 +34,7 @@
 #        ./run.sh --stage 3          re-decode and re-score what is not up to date
 #        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in about two minutes
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
+#        ./run.sh --conf-set paper --exp exp_paper   the J models as the paper trains them, beside exp/
 set -euo pipefail
 
 corpus=synth        # corpus kind: see speechgen-prepare-data --help (synth: the embedded eSpeak NG corpus)
@@ -51,7 +53,10 @@ nj=2                # parallel jobs (features, Griffin-Lim groups, scoring proce
 # model configs conf/<name>.yaml: PCA (the classical baseline of the magnitude model), M (magnitude only),
 # then the joint models J1..J7 (they start from M)
 models="PCA M J1 J2 J3 J4 J5 J6 J7"
-init_joint_from_m=true  # J models start from M's encoder and magnitude decoder (conf: freeze_magnitude)
+init_joint_from_m=""  # true: J models start from M's encoder and magnitude decoder (conf: freeze_magnitude);
+                      # false: from scratch; empty: true, false with --conf-set paper
+conf_set=""         # paper: J models from conf/J*_paper.yaml, the paper's joint training (every network
+                    # from scratch, the phase terms differences of one phase field, as long as M)
 debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=12         # synthetic speakers of each gender
 n_male=12
@@ -80,6 +85,10 @@ cd "$(dirname "$0")"
 check_stages 6
 check_int_option nj 1
 check_ngpu
+check_conf_set
+if [ -z "$init_joint_from_m" ]; then
+  init_joint_from_m=true; [ "$conf_set" = paper ] && init_joint_from_m=false
+fi
 
 if [ "$debug" = true ]; then
   n_female=3; n_male=3; synth_sentences=4; split="corpus|speakers:1,1"; max_test_utts=4; gla_iters=10

@@ -78,6 +78,7 @@ cd "$(dirname "$0")"
 check_stages 7
 check_int_option nj 1
 check_ngpu
+check_conf_set
 
 case "$eval_set" in
   test) sfx="" ;;
