@@ -56,7 +56,7 @@ models="PCA M J1 J2 J3 J4 J5 J6 J7"
 init_joint_from_m=""  # true: J models start from M's encoder and magnitude decoder (conf: freeze_magnitude);
                       # false: from scratch; empty: true, false with --conf-set paper
 conf_set=""         # paper: J models from conf/J*_paper.yaml, the paper's joint training (every network
-                    # from scratch, the phase terms differences of one phase field, as long as M)
+                    # from scratch, the phase terms differences of one phase field)
 debug=false         # true: small synthetic corpus and conf/<name>_debug.yaml
 n_female=12         # synthetic speakers of each gender
 n_male=12
