@@ -117,6 +117,28 @@ def test_fixed_concentration_and_linear_magnitude():
     assert torch.isfinite(loss)
 
 
+@pytest.mark.parametrize("param", ["local", "field"])
+def test_prior_head_start_predicts_the_deterministic_phase_advances(param):
+    """phase_head_init: prior starts IF at the bin-centre advance, GD at pi per bin (local), phase 0,
+    every concentration 0.5; the heads still learn (their weights get gradients)."""
+    model = ComplexSpectrogramVAE(phase_terms=("phase", "gd", "if"), phase_param=param, phase_head_init="prior",
+                                  **SMALL)
+    heads = model.phase_heads(torch.randn(2, 4, 7), torch.randn(2, 33, 7))
+    for term, (loc, kappa) in heads.items():
+        assert torch.allclose(kappa, torch.full_like(kappa, 0.5), atol=1e-6), term
+    assert torch.all(heads["phase"][0] == 0)
+    if param == "local":
+        assert torch.allclose(heads["if"][0], principal_value(model.if_offset).expand(2, 33, 6))
+        assert torch.allclose(heads["gd"][0].abs(), torch.full((2, 32, 7), math.pi))
+    else:  # the differences of a constant field
+        assert torch.all(heads["if"][0] == 0) and torch.all(heads["gd"][0] == 0)
+    loss, _ = model(_batch())
+    loss.backward()
+    assert model.phase_decoder.head.weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="phase_head_init"):
+        ComplexSpectrogramVAE(phase_head_init="zeros", **SMALL)
+
+
 def test_phase_conditioning_on_the_estimated_magnitude_can_be_switched_off():
     z = torch.randn(1, 4, 7)
     logmag_a, logmag_b = torch.randn(1, 33, 7), torch.randn(1, 33, 7)

@@ -188,6 +188,10 @@ class ComplexSpectrogramVAE(GenerativeModel):
         concentration: ``predicted`` (softplus head per term) or ``fixed``.
         fixed_concentration: kappa when ``concentration: fixed``.
         max_concentration: upper clamp of predicted kappa.
+        phase_head_init: ``random`` (the head layer's default initialisation: random angles) or ``prior``
+            (every location head starts at the deterministic part of its term, the bin-centre advance
+            for IF, pi per bin for GD, phase 0, and every predicted concentration at 0.5; see
+            :meth:`_start_phase_heads`).
         condition_on_magnitude: feed the estimated log-magnitude to the phase decoder.
         detach_magnitude: stop the phase losses' gradients at the estimated magnitude.
         phase_channels, phase_layers, phase_z_channels, phase_dilations: phase decoder CNN sizes.
@@ -212,7 +216,7 @@ class ComplexSpectrogramVAE(GenerativeModel):
                  detach_magnitude: bool = True, phase_channels: int = 16, phase_layers: int = 4,
                  phase_z_channels: int = 4, phase_dilations: Sequence[int] = (1, 2, 4, 1),
                  term_weights: Optional[Dict[str, float]] = None, freeze_magnitude: bool = False,
-                 fixed_logvar: Optional[float] = None, linear_path: bool = False):
+                 fixed_logvar: Optional[float] = None, linear_path: bool = False, phase_head_init: str = "random"):
         super().__init__()
         phase_terms = tuple(phase_terms or ())
         unknown = [t for t in phase_terms if t not in PHASE_TERMS]
@@ -222,7 +226,8 @@ class ComplexSpectrogramVAE(GenerativeModel):
             raise ConfigError(f"n_bins={n_bins} does not match n_fft={n_fft} (expected {n_fft // 2 + 1})")
         for key, value, allowed in (("magnitude_domain", magnitude_domain, ("log", "linear")),
                                     ("phase_param", phase_param, ("local", "field")),
-                                    ("concentration", concentration, ("predicted", "fixed"))):
+                                    ("concentration", concentration, ("predicted", "fixed")),
+                                    ("phase_head_init", phase_head_init, ("random", "prior"))):
             if value not in allowed:
                 raise ConfigError(f"{key}={value!r}; use one of {', '.join(allowed)}")
         if linear_path and (magnitude_domain != "log" or latent_dim > n_bins):
@@ -256,11 +261,30 @@ class ComplexSpectrogramVAE(GenerativeModel):
             n_out = self._n_head_channels()
             self.phase_decoder = PhaseDecoder(n_bins, latent_dim, n_out, phase_channels, phase_layers,
                                               phase_z_channels, condition_on_magnitude, activation, phase_dilations)
+            if phase_head_init == "prior":
+                self._start_phase_heads()
 
     # ------------------------------------------------------------------ set-up
     def _n_head_channels(self) -> int:
-        n_loc = 2 * (len(self.phase_terms) if self.phase_param == "local" else 1)
-        return n_loc + (len(self.phase_terms) if self.concentration == "predicted" else 0)
+        return self._n_location_channels() + (len(self.phase_terms) if self.concentration == "predicted" else 0)
+
+    def _n_location_channels(self) -> int:
+        return 2 * (len(self.phase_terms) if self.phase_param == "local" else 1)
+
+    @torch.no_grad()
+    def _start_phase_heads(self, kappa: float = 0.5) -> None:
+        """Start the output layer at the prior of each term: every location at angle 0 (so the IF head
+        predicts the bin-centre advance, the GD head pi per bin, the phase head 0) and every predicted
+        concentration at ``kappa``, the layer's weights at zero. A random start gives random angles
+        with concentrations near 0.7, which a head can answer by driving its concentration to zero,
+        where the gradient of its location vanishes."""
+        head = self.phase_decoder.head
+        head.weight.zero_()
+        head.bias.zero_()
+        n_loc = self._n_location_channels()
+        head.bias[0:n_loc:2] = 1.0  # (cos, sin) = (1, 0) of each location
+        if self.concentration == "predicted":
+            head.bias[n_loc:] = math.log(math.expm1(kappa - 1e-3))  # softplus(.) + 1e-3 = kappa
 
     def setup_training(self, cmvn, fresh: bool, init_state: Optional[Dict[str, Tensor]] = None,
                        source: str = "") -> None:
