@@ -70,6 +70,8 @@ JOINT_MODELS = {
     "J1": ("phase",), "J2": ("gd",), "J3": ("if",), "J4": ("phase", "gd"), "J5": ("phase", "if"),
     "J6": ("gd", "if"), "J7": ("phase", "gd", "if"),
 }
+#: the floor of a predicted von Mises concentration: kappa = softplus(raw) + MIN_CONCENTRATION
+MIN_CONCENTRATION = 1e-3
 
 
 def _activation(name: str) -> nn.Module:
@@ -284,7 +286,7 @@ class ComplexSpectrogramVAE(GenerativeModel):
         n_loc = self._n_location_channels()
         head.bias[0:n_loc:2] = 1.0  # (cos, sin) = (1, 0) of each location
         if self.concentration == "predicted":
-            head.bias[n_loc:] = math.log(math.expm1(kappa - 1e-3))  # softplus(.) + 1e-3 = kappa
+            head.bias[n_loc:] = math.log(math.expm1(kappa - MIN_CONCENTRATION))  # so kappas start at kappa
 
     def setup_training(self, cmvn, fresh: bool, init_state: Optional[Dict[str, Tensor]] = None,
                        source: str = "") -> None:
@@ -387,7 +389,7 @@ class ComplexSpectrogramVAE(GenerativeModel):
         raw = self.phase_decoder(z, self._phase_input(log_magnitude) if self.condition_on_magnitude else None)
         n_terms = len(self.phase_terms)
         if self.concentration == "predicted":
-            kappas = (fn.softplus(raw[:, -n_terms:]) + 1e-3).clamp_max(self.max_concentration)
+            kappas = (fn.softplus(raw[:, -n_terms:]) + MIN_CONCENTRATION).clamp_max(self.max_concentration)
             raw = raw[:, :-n_terms]
         else:
             kappas = torch.full_like(raw[:, :n_terms], self.fixed_concentration)
