@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import get_window
 
 from speechgen.errors import DataError
 
@@ -35,6 +34,9 @@ class SegmentSpecConfig:
 
 @lru_cache(maxsize=8)
 def _window(name: str, length: int) -> np.ndarray:
+    # imported here: scipy.signal takes ~1 s to import, which every process that only reads features
+    # (training, encoding, manipulation) would otherwise pay
+    from scipy.signal import get_window
     return get_window(name, length, fftbins=True).astype(np.float32)
 
 
