@@ -419,3 +419,22 @@ def test_leak_penalty_is_never_negative():
     batch["feats"] = 1e3 * batch["feats"]  # a huge within-class spread
     _, stats = model(batch)
     assert stats["leak"] >= 0.0
+
+
+def test_fdnf_depth_layout_cuts_z_between_the_flows_parts():
+    """layout: depth gives z_A the first z-parts the flow factors out and z_B the rest, in the flow's own
+    order, and keeps the exact inverse and log-determinant."""
+    model = tiny_model("fdnf", layout="depth", split=0.75)  # parts of 12, 6 and 6 dims: z_A the first two
+    assert model.factor_slices() == {"phone": slice(0, 18), "spk": slice(18, T * F)}
+    assert model.class_means("phone").shape == (3, 18) and model.class_means("spk").shape == (2, 6)
+    x = batch_of()["feats"]
+    z, logdet = model.flow(x)
+    assert torch.equal(z, model.body(x)[0])  # no permutation
+    back, inv_logdet = model.flow.inverse(z)
+    assert torch.allclose(back, x, atol=1e-10) and torch.allclose(logdet, -inv_logdet, atol=1e-10)
+    assert tiny_model("fdnf", layout="depth", split=12).factor_slices()["phone"] == slice(0, 12)
+    for bad in (0.6, 16, 0.0, True, "half"):
+        with pytest.raises(ConfigError, match="must end a z-part"):
+            tiny_model("fdnf", layout="depth", split=bad)
+    with pytest.raises(ConfigError, match="layout"):
+        tiny_model("fdnf", layout="frames")

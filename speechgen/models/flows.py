@@ -647,16 +647,19 @@ class DNF(_FlowModel):
 class FactorialDNF(_FlowModel, Factorised):
     """Factorial DNF: z = [z_A, z_B], log p(x | q, s) = log N(z_A; mu_q, I) + log N(z_B; mu_s, I) + log|det|.
 
-    z_A (phone) is ``z[:, :D_A]`` and z_B (speaker) ``z[:, D_A:]``. Each is built from whole channels
-    of the multi-scale flow: z_A holds every dim of channels ``[0, a)`` of all the z-parts and z_B those
-    of channels ``[a, F)``, so both factors see every depth of the flow. In z, z_A lists the dims of
-    channels < a in the flow's order (part by part, channel-major), then z_B the rest likewise.
-    ``D_A = a * T``.
+    z_A (phone) is ``z[:, :D_A]`` and z_B (speaker) ``z[:, D_A:]``. With ``layout: channels`` each is built
+    from whole channels of the multi-scale flow: z_A holds every dim of channels ``[0, a)`` of all the
+    z-parts and z_B those of channels ``[a, F)``, so both factors see every depth of the flow. In z, z_A
+    lists the dims of channels < a in the flow's order (part by part, channel-major), then z_B the rest
+    likewise. ``D_A = a * T``. With ``layout: depth`` z_A is the first z-parts the flow factors out
+    (fine in time, after the fewest steps) and z_B the deeper, coarser rest: the flow's own order.
 
     Args:
         n_phones, n_speakers: classes of the two factors.
         split: the share of z_A, a fraction in (0, 1) of the F channels (rounded), or an int number of
-            dims D_A (a multiple of n_frames). Default: half.
+            dims D_A (a multiple of n_frames). Default: half. With ``layout: depth`` it must fall on the
+            end of a z-part (3 levels: 0.5 is the first part, 0.75 the first two).
+        layout: channels (default) or depth, how z is cut into z_A and z_B (above).
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
         init_means, class_weight: as for ``DNF``, for both factors.
         independence_weight: weight of the leak of each factor into the other's part: the variance of the
@@ -668,16 +671,22 @@ class FactorialDNF(_FlowModel, Factorised):
     def __init__(self, n_phones: int = 38, n_speakers: int = 40, split: float = 0.5, n_frames: int = 20,
                  n_bins: int = 200, levels: int = 3, steps_per_level: int = 6, hidden: int = 64,
                  kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0,
-                 init_means: str = "zero", class_weight: float = 0.0, independence_weight: float = 0.0):
+                 init_means: str = "zero", class_weight: float = 0.0, independence_weight: float = 0.0,
+                 layout: str = "channels"):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
         self.init_means = check_init_means(init_means)
         self.class_weight = float(class_weight)
         self.independence_weight = float(independence_weight)
-        self.phone_channels = self._channels_of_split(split, n_frames, n_bins)
-        self.phone_dim = self.phone_channels * n_frames
-        dims_a = self.body.channel_dims(range(self.phone_channels))
-        dims_b = self.body.channel_dims(range(self.phone_channels, n_bins))
-        self.flow.transforms.append(DimPermutation(torch.cat([dims_a, dims_b])))
+        if layout == "depth":
+            self.phone_dim = self._depth_split(split)
+        elif layout == "channels":
+            phone_channels = self._channels_of_split(split, n_frames, n_bins)
+            self.phone_dim = phone_channels * n_frames
+            dims_a = self.body.channel_dims(range(phone_channels))
+            dims_b = self.body.channel_dims(range(phone_channels, n_bins))
+            self.flow.transforms.append(DimPermutation(torch.cat([dims_a, dims_b])))
+        else:
+            raise ConfigError(f"fdnf: layout={layout!r}: expected channels or depth")
         self.phone_means = ClassMeans(n_phones, self.phone_dim, mean_scale)
         self.spk_means = ClassMeans(n_speakers, self.dim - self.phone_dim, mean_scale)
 
@@ -698,6 +707,19 @@ class FactorialDNF(_FlowModel, Factorised):
             raise ConfigError(f"fdnf: split={split!r} leaves one factor without dims "
                               f"({channels} of {n_bins} channels)")
         return channels
+
+    def _depth_split(self, split) -> int:
+        """D_A with ``layout: depth``: ``split`` (a fraction of D or a number of dims) must end a z-part."""
+        ends, end = [], 0
+        for n in self.body.part_lengths[:-1]:
+            end += n * self.n_bins
+            ends.append(end)
+        fraction = isinstance(split, float) and 0 < split < 1
+        dims = round(split * self.dim) if fraction else split
+        if isinstance(split, bool) or not isinstance(dims, int) or dims not in ends:
+            raise ConfigError(f"fdnf: split={split!r} with layout: depth must end a z-part: "
+                              + " or ".join(f"{e} ({e / self.dim:g})" for e in ends) + f" of {self.dim} dims")
+        return dims
 
     def _class_priors(self):
         parts = self.factor_slices()
