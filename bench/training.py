@@ -57,6 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="timed optimisation steps per run")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (allocations, ActNorm init)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs; the best is kept")
+    p.add_argument("--malloc", nargs="+", default=["kept"], choices=["kept", "glibc"],
+                   help="kept: the process keeps the memory it frees, as every speechgen command does "
+                        "(speechgen.memory); glibc: glibc's defaults. Default: kept")
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--child", nargs=2, metavar=("MODEL", "THREADS"), help=argparse.SUPPRESS)
     return p
@@ -84,9 +87,11 @@ def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> d
     import torch
 
     from speechgen.data.dataset import Cmvn
+    from speechgen.memory import keep_freed_memory
     from speechgen.train.config import build_model, load_config, set_class_counts
     from speechgen.train.trainer import Trainer
 
+    keep_freed_memory()  # SPEECHGEN_MALLOC, set by the parent, chooses
     torch.set_num_threads(threads)
     config, example = MODELS[name]
     exp = load_config(config, ["trainer.device=cpu", "trainer.tensorboard=false"])
@@ -109,8 +114,24 @@ def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> d
                 trainer._train_batch(batch, 1)
             best = min(best, time.perf_counter() - start)
     n = batch["feats"].shape[0]
-    return dict(model=name, example=example, threads=threads, batch_size=n,
+    return dict(model=name, example=example, threads=threads, malloc=os.environ.get("SPEECHGEN_MALLOC", "kept"),
+                batch_size=n,
                 ms_per_step=1000 * best / steps, examples_per_s=n * steps / best)
+
+
+def run_child(name: str, threads: int, malloc: str, args) -> dict | None:
+    """One row, measured in a fresh process with ``threads`` intra-op threads; printed as it comes."""
+    cmd = [sys.executable, __file__, "--child", name, str(threads), "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), SPEECHGEN_MALLOC=malloc)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        print(f"# {name}, {threads} thread(s), malloc {malloc}: failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"| {name} | {row['example']} | {row['batch_size']} | {threads} | {malloc} | {row['ms_per_step']:.1f} | "
+          f"{row['examples_per_s']:.0f} |", flush=True)
+    return row
 
 
 def machine() -> str:
@@ -124,22 +145,15 @@ def main(argv=None) -> int:
         print(json.dumps(row))
         return 0
     print(f"# machine: {machine()}; {args.steps} timed steps, best of {args.repeats}, after {args.warmup}")
-    print("| model | example | batch | threads | ms per step | examples per s |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| model | example | batch | threads | malloc | ms per step | examples per s |")
+    print("|---|---|---:|---:|---|---:|---:|")
     rows = []
     for name in args.models:
         for threads in args.threads:
-            cmd = [sys.executable, __file__, "--child", name, str(threads), "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
-            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                print(f"# {name}, {threads} thread(s): failed: {out.stderr.strip().splitlines()[-1:]}")
-                continue
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(f"| {name} | {row['example']} | {row['batch_size']} | {threads} | {row['ms_per_step']:.1f} | "
-                  f"{row['examples_per_s']:.0f} |", flush=True)
+            for malloc in args.malloc:
+                row = run_child(name, threads, malloc, args)
+                if row is not None:
+                    rows.append(row)
     if args.json:
         args.json.write_text(json.dumps(dict(machine=machine(), rows=rows), indent=2) + "\n")
     return 0

@@ -2,7 +2,8 @@
 
 Each command's ``main`` is wrapped by :func:`command`: an error the user can cause (a SpeechgenError,
 or an OSError such as a full disk or a read-only dir) ends as one line on stderr and exit status 1,
-never a traceback. ``SPEECHGEN_TRACEBACK=1`` in the environment shows the traceback instead.
+never a traceback. ``SPEECHGEN_TRACEBACK=1`` in the environment shows the traceback instead. It also
+makes the process keep the memory it frees (:func:`speechgen.memory.keep_freed_memory`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from speechgen.errors import SpeechgenError
+from speechgen.memory import keep_freed_memory
 
 OS_ERROR_FIXES = {
     errno.ENOSPC: "free disk space and run the command again",
@@ -38,6 +40,7 @@ def command(prog: str) -> Callable:
         @functools.wraps(main)
         def run(argv: Optional[Sequence[str]] = None) -> int:
             try:
+                keep_freed_memory()
                 return main(argv)
             except (SpeechgenError, OSError) as err:
                 if os.environ.get("SPEECHGEN_TRACEBACK"):
