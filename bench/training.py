@@ -134,6 +134,21 @@ def run_child(name: str, threads: int, malloc: str, args) -> dict | None:
     return row
 
 
+def paired_table(rows: list) -> list:
+    """Markdown lines setting each model and thread count's glibc row beside its kept row, with the ratio."""
+    by = {(r["model"], r["threads"], r["malloc"]): r for r in rows}
+    lines = ["| model | example | batch | threads | ms per step, glibc | ms per step, kept | speed-up | "
+             "examples per s, kept |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (model, threads, malloc), kept in by.items():
+        glibc = by.get((model, threads, "glibc"))
+        if malloc != "kept" or glibc is None:
+            continue
+        lines.append(f"| {model} | {kept['example']} | {kept['batch_size']} | {threads} | {glibc['ms_per_step']:.1f} | "
+                     f"{kept['ms_per_step']:.1f} | {glibc['ms_per_step'] / kept['ms_per_step']:.2f}x | "
+                     f"{kept['examples_per_s']:.0f} |")
+    return lines
+
+
 def machine() -> str:
     return describe()
 
@@ -154,6 +169,8 @@ def main(argv=None) -> int:
                 row = run_child(name, threads, malloc, args)
                 if row is not None:
                     rows.append(row)
+    if {"glibc", "kept"} <= set(args.malloc):
+        print("\n" + "\n".join(paired_table(rows)))
     if args.json:
         args.json.write_text(json.dumps(dict(machine=machine(), rows=rows), indent=2) + "\n")
     return 0
