@@ -114,8 +114,7 @@ def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> d
                 trainer._train_batch(batch, 1)
             best = min(best, time.perf_counter() - start)
     n = batch["feats"].shape[0]
-    return dict(model=name, example=example, threads=threads, malloc=os.environ.get("SPEECHGEN_MALLOC", "kept"),
-                batch_size=n,
+    return dict(model=name, example=example, threads=threads, batch_size=n,
                 ms_per_step=1000 * best / steps, examples_per_s=n * steps / best)
 
 
@@ -128,7 +127,7 @@ def run_child(name: str, threads: int, malloc: str, args) -> dict | None:
     if out.returncode != 0:
         print(f"# {name}, {threads} thread(s), malloc {malloc}: failed: {out.stderr.strip().splitlines()[-1:]}")
         return None
-    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row = dict(json.loads(out.stdout.strip().splitlines()[-1]), malloc=malloc)
     print(f"| {name} | {row['example']} | {row['batch_size']} | {threads} | {malloc} | {row['ms_per_step']:.1f} | "
           f"{row['examples_per_s']:.0f} |", flush=True)
     return row
