@@ -6,6 +6,7 @@ STAGES = {
     # every recipe's stage 0: any corpus kind -> Kaldi data dirs
     "prepare-data": "speechgen.bin.prepare_data:main",
     "validate-data-dir": "speechgen.bin.validate_data_dir:main",
+    "perturb-speed": "speechgen.bin.perturb_speed:main",
     "compute-feats": "speechgen.bin.compute_feats:main",
     "compute-cmvn": "speechgen.bin.compute_cmvn:main",
     "train": "speechgen.bin.train:main",

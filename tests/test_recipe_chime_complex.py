@@ -16,10 +16,14 @@ from chime_complex_helpers import DEBUG_MODELS, debug_run, make_fake_chime4, run
 def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
     root, out = debug_run(tmp_path_factory)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for split in ("train", "dev", "test"):
+    for split in ("train_sp", "dev", "test"):
         feats = kaldiio.load_scp(str(root / "dump" / split / "feats.scp"))
         assert len(feats) >= 4 and next(iter(feats.values())).shape[1] == 2 * 257
-    assert (root / "dump" / "train" / "cmvn.npz").is_file()
+    assert (root / "dump" / "train_sp" / "cmvn.npz").is_file() and not (root / "dump" / "train").exists()
+    # the training set at speeds 0.9, 1.0 and 1.1 (--speed-perturb): three times the utterances
+    train = (root / "data" / "train" / "utt2spk").read_text().splitlines()
+    train_sp = (root / "data" / "train_sp" / "utt2spk").read_text().splitlines()
+    assert len(train_sp) == 3 * len(train) and sum(u.startswith("sp0.9-") for u in train_sp) == len(train)
     exp = root / "exp"
     for model in DEBUG_MODELS.split():
         for name in ("config.yaml", "checkpoint.pt", "best.pt", "loss.png", "decode.json", "scores.csv"):
@@ -63,7 +67,7 @@ def test_rerun_skips_finished_stages(tmp_path_factory):
     assert first.returncode == 0
     out = run_recipe(root, "--models", DEBUG_MODELS)
     assert out.returncode == 0, out.stderr[-2000:]
-    for text in ("already prepared", "dump/train up to date", "nothing to do", "reference up to date",
+    for text in ("already prepared", "data/train_sp up to date", "dump/train_sp up to date", "nothing to do", "reference up to date",
                  "decode.json up to date", "scores.csv up to date"):
         assert text in out.stdout, text
 

@@ -6,9 +6,11 @@
 # Stages:
 #   0  data: the corpus (--corpus, --corpus-path; the embedded eSpeak NG corpus by default), split by --split:
 #      CHiME-4's clean speech by its sets (--chime4-train/dev/test-sets), any other corpus by speaker
-#      (1 dev and 2 test speakers of each gender) -> $data/{train,dev,test}
+#      (1 dev and 2 test speakers of each gender) -> $data/{train,dev,test}; with --speed-perturb (the
+#      default) the training audio also at speeds 0.9 and 1.1 -> $data/train_sp
 #   1  features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
-#      -> $dump/{train,dev,test}; per-bin log-magnitude statistics from train -> $dump/train/cmvn.npz
+#      -> $dump/{train_sp,dev,test}; per-bin log-magnitude statistics of the training set -> $dump/train_sp/cmvn.npz
+#      (train for train_sp with --speed-perturb "")
 #   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: PCA (the probabilistic PCA
 #      of the training frames with M's latent size, no training: the classical baseline of the magnitude
 #      model), M (magnitude only, started from that PCA), then the joint models J1..J7 (started from M's
@@ -68,6 +70,8 @@ dump=dump           # features
 exp=exp             # experiments, audio, RESULTS.md, index.html
 n_fft=512
 hop_length=128
+speed_perturb="0.9 1.0 1.1"  # speed factors of the training audio (Kaldi's 3-way perturbation; "" none):
+                    # stage 0 adds $data/train_sp, on which the models train (results/dev_magnitude.md)
 segment_frames=64   # frames per training crop
 max_test_utts=20    # test utterances decoded and scored (evenly spread over speakers; 0: all)
 examples=2          # listening examples on the page (F05_440C020I_PED, M05_443C020S_BUS when present)
@@ -110,41 +114,50 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
       --chime4-test-sets "$chime4_test_sets" --chime4-channel "$chime4_channel"
     echo "$want" > "$data/.done"
   fi
+  if [ -n "$speed_perturb" ] && ! fresh 0 "$data/train_sp" "$data/train_sp.stamp" "factors=$speed_perturb" "$data/train"; then
+    log 0 "speed perturbation ($speed_perturb) of $data/train -> $data/train_sp (audio in $data/train_sp_wav)"
+    rm -rf "$data/train_sp_wav"
+    speechgen-perturb-speed "$data/train" "$data/train_sp" --factors "$speed_perturb" --wav-dir "$data/train_sp_wav"
+    write_stamp "$data/train_sp.stamp" "factors=$speed_perturb" "$data/train"
+  fi
 fi
+train_set=train; [ -n "$speed_perturb" ] && train_set=train_sp
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stft_opts="n_fft=$n_fft hop_length=$hop_length"
-  for x in train dev test; do
+  for x in $train_set dev test; do
     fresh 1 "$dump/$x" "$dump/$x/.stamp" "$stft_opts" "$data/$x" && continue
     log 1 "complex STFT of $data/$x -> $dump/$x ($nj jobs, logs in $dump/$x/log)"
     utils/validate_data_dir.py "$data/$x"
-    stats=(); [ "$x" = train ] && stats=(--stats)  # the merge writes the training set's statistics
+    stats=(); [ "$x" = "$train_set" ] && stats=(--stats)  # the merge writes the training set's statistics
     feature_jobs speechgen-compute-stft stft "$data/$x" "$dump/$x" --n-fft "$n_fft" --hop-length "$hop_length" "${stats[@]}"
     write_stamp "$dump/$x/.stamp" "$stft_opts" "$data/$x"
   done
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  train_model() {  # train_model NAME: one model; its output in $exp/log/train_NAME.log, status in .../train_NAME.rc
-    local m=$1 init=() from=() rc=0
+  train_model() {  # train_model NAME THREADS: one model; output in $exp/log/train_NAME.log, status in .../train_NAME.rc
+    local m=$1 threads=$2 init=() from=() rc=0
     if [[ $m == J* ]] && [ "$init_joint_from_m" = true ]; then
       init=(--init-from "$exp/M")
       from=("$exp/M/.stamp")  # a J model started from a since retrained M is trained afresh
     elif [[ $m == J* ]]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
-    fresh_training "$exp/$m" "$(conf_of "$m")" "${init[*]}" "$dump/train/.stamp" "$dump/dev/.stamp" "${from[@]}"
-    run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/train" --valid-dir "$dump/dev" \
-      --exp-dir "$exp/$m" --override "data_conf.segment_frames=$segment_frames" "${init[@]}" --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
+    fresh_training "$exp/$m" "$(conf_of "$m")" "${init[*]}" "$dump/$train_set/.stamp" "$dump/dev/.stamp" "${from[@]}"
+    run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/$train_set" --valid-dir "$dump/dev" \
+      --exp-dir "$exp/$m" --override "data_conf.segment_frames=$segment_frames" "trainer.num_threads=$threads" "${init[@]}" \
+      --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
     echo $rc > "$exp/log/train_$m.rc"
   }
   mkdir -p "$exp/log"
   joint=()
   for m in $models; do
     if [[ $m != J* ]]; then  # PCA, M: trained on their own, before the joint models
-      log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
+      train_slot 1
+      log 2 "training $m ($(conf_of "$m")) -> $exp/$m ($train_threads thread(s), log: $exp/log/train_$m.log)"
       bg_names+=("train_$m")
-      train_model "$m" &
+      train_model "$m" "$train_threads" &
       bg_watch
       [ "$(cat "$exp/log/train_$m.rc")" = 0 ] || {
         tail -5 "$exp/log/train_$m.log" >&2; echo "$0: training $m failed" >&2; exit 1; }
@@ -157,12 +170,14 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     echo "$0: the joint models start from model M: train M first (include it in --models)" >&2; exit 1
   fi
   # the joint models, $nj at a time on the CPU (one thread each: threads oversubscribed on shared cores
-  # are slow), one at a time on GPUs
+  # are slow; the last ones share the cores), one at a time on GPUs
+  left=${#joint[@]}
   for m in "${joint[@]}"; do
-    bg_slot "$(training_jobs)"
-    log 2 "training $m ($(conf_of "$m")) -> $exp/$m (log: $exp/log/train_$m.log)"
+    train_slot "$left"
+    left=$(( left - 1 ))
+    log 2 "training $m ($(conf_of "$m")) -> $exp/$m ($train_threads thread(s), log: $exp/log/train_$m.log)"
     bg_names+=("train_$m")
-    train_model "$m" &
+    train_model "$m" "$train_threads" &
   done
   bg_watch
   for m in "${joint[@]}"; do
