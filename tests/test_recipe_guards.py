@@ -264,6 +264,29 @@ def test_a_read_only_dir_is_named(tmp_path, read_only_dir):
     one_line_error(out, f"--exp {read_only_dir}/exp: cannot create or write this directory")
 
 
+def test_the_last_trainings_of_a_queue_share_the_cores(tmp_path):
+    body = """
+ngpu=${ngpu_test:-0}
+left=3
+for m in a b c; do
+  train_slot "$left" 3
+  left=$(( left - 1 ))
+  echo "$m threads=$train_threads running=$(jobs -rp | wc -l)"
+  sleep 0.5 &
+done
+wait
+"""
+    script = stub_recipe(tmp_path, body)
+    # two at a time, one thread each; the last waits for both and gets both cores
+    assert bash(script).stdout.split("\n")[:3] == ["a threads=1 running=0", "b threads=1 running=1",
+                                                   "c threads=2 running=0"]
+    assert bash(script, "--nj", "3").stdout.split("\n")[2] == "c threads=1 running=2"  # one round: no tail
+    assert bash(script, "--nj", "4").stdout.split("\n")[1:3] == ["b threads=1 running=1", "c threads=1 running=2"]
+    assert "c threads=2 running=2" in bash(script, "--nj", "6").stdout  # fewer than the cores: they share them
+    on_gpu = bash(script, env=dict(os.environ, ngpu_test="1")).stdout
+    assert "c threads=1 running=0" in on_gpu and "b threads=1 running=0" in on_gpu  # GPUs: one at a time
+
+
 # 4. stage freshness
 
 def test_fresh_outputs_are_kept_and_stale_ones_removed_and_redone(tmp_path):

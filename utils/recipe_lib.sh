@@ -194,20 +194,22 @@ reversed_words() { printf '%s\n' "$@" | tac; }
 # training_jobs: how many trainings run at a time: $nj on the CPU, one when they use the GPUs
 training_jobs() { if [ "$ngpu" -eq 0 ]; then echo "$nj"; else echo 1; fi; }
 
-# train_slot LEFT: wait until the next of a queue of trainings of about equal length may start, LEFT
-# of them still to start counting this one, and set train_threads to the torch threads it gets. On
-# the CPU they run $nj at a time with one thread each; the last ones, fewer than $nj, wait for the
-# others and share the $nj cores (a core left idle for the minutes a lone training takes costs more
-# than the seconds it waits). On GPUs: one at a time, one thread.
+# train_slot LEFT TOTAL: wait until the next of a queue of TOTAL trainings of about equal length may
+# start, LEFT of them still to start counting this one, and set train_threads to the torch threads it
+# gets. On the CPU they run $nj at a time with one thread each, and the last round, the TOTAL % $nj
+# left over, waits for the others and shares the $nj cores (a core left idle for the minutes a lone
+# training takes costs more than the seconds it waits; a queue of one gets them all). On GPUs: one at
+# a time, one thread.
 train_threads=1
 train_slot() {
-  if [ "$ngpu" -eq 0 ] && [ "$1" -lt "$nj" ]; then
-    bg_slot 1
-    train_threads=$(( nj / $1 ))
-  else
+  local last_round=$(( $2 % nj ))
+  if [ "$ngpu" -ne 0 ] || [ "$1" -gt "$last_round" ]; then
     bg_slot "$(training_jobs)"
     train_threads=1
+    return 0
   fi
+  if [ "$1" -eq "$last_round" ]; then bg_slot 1; fi  # its first job waits for the rounds before
+  train_threads=$(( nj / last_round ))
 }
 
 # check_int_option NAME MIN: stop the recipe unless option --NAME is a whole number of at least MIN

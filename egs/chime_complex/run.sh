@@ -154,7 +154,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   joint=()
   for m in $models; do
     if [[ $m != J* ]]; then  # PCA, M: trained on their own, before the joint models
-      train_slot 1
+      train_slot 1 1
       log 2 "training $m ($(conf_of "$m")) -> $exp/$m ($train_threads thread(s), log: $exp/log/train_$m.log)"
       bg_names+=("train_$m")
       train_model "$m" "$train_threads" &
@@ -173,7 +173,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # are slow; the last ones share the cores), one at a time on GPUs
   left=${#joint[@]}
   for m in "${joint[@]}"; do
-    train_slot "$left"
+    train_slot "$left" "${#joint[@]}"
     left=$(( left - 1 ))
     log 2 "training $m ($(conf_of "$m")) -> $exp/$m ($train_threads thread(s), log: $exp/log/train_$m.log)"
     bg_names+=("train_$m")
