@@ -70,3 +70,16 @@ def test_the_readme_block_gets_the_score_table_and_the_targets(tmp_path):
     text = readme.read_text()
     assert "| M | est. magnitude, random phase + GLA-10 | 2.425 ± 0.066 |" in text
     assert "| M + GLA vs PCA + GLA" in text and text.endswith("<!-- /results: cc -->\n")
+
+
+def test_scoring_workers_run_one_thread_each():
+    """Each process of speechgen-score's pool has a core: one torch thread and one BLAS thread, so two
+    workers do not share two cores four ways (they then took as long as one)."""
+    import subprocess
+    import sys
+
+    code = ("import threadpoolctl, torch; from speechgen.eval.speech_scores import _one_thread; _one_thread(); "
+            "print(torch.get_num_threads(), sorted({p['num_threads'] for p in threadpoolctl.threadpool_info()}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"OMP_NUM_THREADS": "2",
+                         "PATH": "/usr/bin:/bin"}, check=True).stdout
+    assert out.split() == ["1", "[1]"]
