@@ -6,9 +6,9 @@
 # Stages:
 #   0  data: the corpus (--corpus, --corpus-path; the embedded eSpeak NG corpus by default), split by --split:
 #      CHiME-4's clean speech by its sets (--chime4-train/dev/test-sets), any other corpus by speaker
-#      (1 dev and 2 test speakers of each gender) -> $data/{train,dev,test}; with --speed-perturb (the
-#      default) the training audio also at speeds 0.9 and 1.1 -> $data/train_sp
-#   1  features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
+#      (1 dev and 2 test speakers of each gender) -> $data/{train,dev,test}
+#   1  with --speed-perturb (the default) the training audio also at speeds 0.9 and 1.1 -> $data/train_sp;
+#      features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
 #      -> $dump/{train_sp,dev,test}; per-bin log-magnitude statistics of the training set -> $dump/train_sp/cmvn.npz
 #      (train for train_sp with --speed-perturb "")
 #   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: PCA (the probabilistic PCA
@@ -71,7 +71,7 @@ exp=exp             # experiments, audio, RESULTS.md, index.html
 n_fft=512
 hop_length=128
 speed_perturb="0.9 1.0 1.1"  # speed factors of the training audio (Kaldi's 3-way perturbation; "" none):
-                    # stage 0 adds $data/train_sp, on which the models train (results/dev_magnitude.md)
+                    # stage 1 adds $data/train_sp, on which the models train (results/dev_magnitude.md)
 segment_frames=64   # frames per training crop
 max_test_utts=20    # test utterances decoded and scored (evenly spread over speakers; 0: all)
 examples=2          # listening examples on the page (F05_440C020I_PED, M05_443C020S_BUS when present)
@@ -114,16 +114,16 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
       --chime4-test-sets "$chime4_test_sets" --chime4-channel "$chime4_channel"
     echo "$want" > "$data/.done"
   fi
-  if [ -n "$speed_perturb" ] && ! fresh 0 "$data/train_sp" "$data/train_sp.stamp" "factors=$speed_perturb" "$data/train"; then
-    log 0 "speed perturbation ($speed_perturb) of $data/train -> $data/train_sp (audio in $data/train_sp_wav)"
-    rm -rf "$data/train_sp_wav"
-    speechgen-perturb-speed "$data/train" "$data/train_sp" --factors "$speed_perturb" --wav-dir "$data/train_sp_wav"
-    write_stamp "$data/train_sp.stamp" "factors=$speed_perturb" "$data/train"
-  fi
 fi
 train_set=train; [ -n "$speed_perturb" ] && train_set=train_sp
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  if [ -n "$speed_perturb" ] && ! fresh 1 "$data/train_sp" "$data/train_sp.stamp" "factors=$speed_perturb" "$data/train"; then
+    log 1 "speed perturbation ($speed_perturb) of $data/train -> $data/train_sp (audio in $data/train_sp_wav)"
+    rm -rf "$data/train_sp_wav"
+    speechgen-perturb-speed "$data/train" "$data/train_sp" --factors "$speed_perturb" --wav-dir "$data/train_sp_wav"
+    write_stamp "$data/train_sp.stamp" "factors=$speed_perturb" "$data/train"
+  fi
   stft_opts="n_fft=$n_fft hop_length=$hop_length"
   for x in $train_set dev test; do
     fresh 1 "$dump/$x" "$dump/$x/.stamp" "$stft_opts" "$data/$x" && continue
