@@ -35,8 +35,8 @@ def parse_factors(text: str) -> List[float]:
     except ValueError:
         factors = []
     if not factors or any(not 0.5 <= f <= 2.0 for f in factors) or len(set(factors)) != len(factors):
-        raise ConfigError(f"speed factors {text!r}: expected distinct numbers between 0.5 and 2, "
-                          "e.g. '0.9 1.0 1.1'")
+        raise ConfigError(f"speed factors {text!r} (--factors; the recipes' --speed-perturb): expected distinct "
+                          "numbers between 0.5 and 2, e.g. '0.9 1.0 1.1'")
     return factors
 
 
