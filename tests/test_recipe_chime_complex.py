@@ -67,8 +67,8 @@ def test_rerun_skips_finished_stages(tmp_path_factory):
     assert first.returncode == 0
     out = run_recipe(root, "--models", DEBUG_MODELS)
     assert out.returncode == 0, out.stderr[-2000:]
-    for text in ("already prepared", "data/train_sp up to date", "dump/train_sp up to date", "nothing to do", "reference up to date",
-                 "decode.json up to date", "scores.csv up to date"):
+    for text in ("already prepared", "data/train_sp up to date", "dump/train_sp up to date", "nothing to do",
+                 "reference up to date", "decode.json up to date", "scores.csv up to date"):
         assert text in out.stdout, text
 
 

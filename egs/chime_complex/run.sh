@@ -10,7 +10,7 @@
 #   1  with --speed-perturb (the default) the training audio also at speeds 0.9 and 1.1 -> $data/train_sp;
 #      features: complex STFT (FFT 512 / hop 128, frames x 2F: real | imag) as Kaldi ark/scp, $nj jobs
 #      -> $dump/{train_sp,dev,test}; per-bin log-magnitude statistics of the training set -> $dump/train_sp/cmvn.npz
-#      (train for train_sp with --speed-perturb "")
+#      ($dump/train instead with --speed-perturb "")
 #   2  training of each model in --models (conf/<model>.yaml), on --ngpu GPUs: PCA (the probabilistic PCA
 #      of the training frames with M's latent size, no training: the classical baseline of the magnitude
 #      model), M (magnitude only, started from that PCA), then the joint models J1..J7 (started from M's

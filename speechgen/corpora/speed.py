@@ -21,7 +21,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from speechgen.corpora.kaldi import KaldiCorpus
-from speechgen.corpora.base import Utterance
+from speechgen.corpora.base import Phone, Utterance
 from speechgen.corpora.writer import PHONE_SEGMENTS, write_data_dir
 from speechgen.data.audio import read_audio, save_wav
 from speechgen.errors import ConfigError, DataError
@@ -51,6 +51,11 @@ def speed_change(x: np.ndarray, factor: float) -> np.ndarray:
     return resample_poly(x, ratio.denominator, ratio.numerator, axis=0).astype(np.float32)
 
 
+def _stretched(spans: List[Phone], factor: float) -> List[Phone]:
+    """``(start, end, label)`` spans of the audio at ``factor`` times the speed."""
+    return [(start / factor, end / factor, label) for start, end, label in spans]
+
+
 def _perturbed(utt: Utterance, factor: float, wav_dir: Path) -> Utterance:
     """The copy of ``utt`` at ``factor``: its wav written under ``wav_dir``, ids and alignment changed."""
     tag = factor_tag(factor)
@@ -58,9 +63,9 @@ def _perturbed(utt: Utterance, factor: float, wav_dir: Path) -> Utterance:
     wav = wav_dir / tag.rstrip("-") / f"{utt.utt_id}.wav"
     y = speed_change(x, factor)
     save_wav(wav, y[:, 0] if y.shape[1] == 1 else y, sr)
-    phones = None if utt.phones is None else [(s / factor, e / factor, p) for s, e, p in utt.phones]
-    return replace(utt, utt_id=tag + utt.utt_id, spk=tag + utt.spk, wav=str(wav.absolute()), phones=phones, duration=None,
-                   words=[(s / factor, e / factor, w) for s, e, w in utt.words])
+    phones = None if utt.phones is None else _stretched(utt.phones, factor)
+    return replace(utt, utt_id=tag + utt.utt_id, spk=tag + utt.spk, wav=str(wav.absolute()), phones=phones,
+                   words=_stretched(utt.words, factor), duration=None)
 
 
 def read_utterances(src: Path) -> List[Utterance]:
