@@ -396,6 +396,26 @@ def test_class_weight_adds_the_weighted_cross_entropy_per_dim():
     assert weighted_loss.item() == pytest.approx(expected.item(), rel=1e-10)
 
 
+def test_class_weight_per_factor_weighs_each_cross_entropy_alone():
+    batch = batch_of()
+    plain_loss, plain = tiny_model("fdnf")(batch)
+    weighted_loss, _ = tiny_model("fdnf", class_weight={"phone": 50.0, "spk": 7.0})(batch)
+    expected = plain_loss + (50.0 * plain["ce_phone"] + 7.0 * plain["ce_spk"]) / (T * F)
+    assert weighted_loss.item() == pytest.approx(expected.item(), rel=1e-10)
+    phone_only, _ = tiny_model("fdnf", class_weight={"phone": 50.0})(batch)  # a factor left out weighs 0
+    assert phone_only.item() == pytest.approx((plain_loss + 50.0 * plain["ce_phone"] / (T * F)).item(), rel=1e-10)
+
+
+@pytest.mark.parametrize("weight, message", [({"phone": 1.0, "spkr": 1.0}, "spkr is not a factor"),
+                                             ({"phone": -2.0}, "class_weight of phone = -2"),
+                                             (-1.0, "expected a number >= 0")])
+def test_a_bad_class_weight_is_a_config_error_naming_it(weight, message):
+    with pytest.raises(flows.ConfigError, match=message):
+        tiny_model("fdnf", class_weight=weight)
+    with pytest.raises(flows.ConfigError, match="class_weight"):
+        tiny_model("dnf", class_weight={"spk": 1.0})  # a phone-DNF has no speaker factor
+
+
 def test_between_class_variance_is_unbiased_and_finds_a_class_dependent_mean():
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(6000, 4, dtype=DTYPE, generator=gen)

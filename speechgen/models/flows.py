@@ -29,7 +29,8 @@ Models (Sun et al., ICASSP 2021; Cai et al. for DNF):
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -434,14 +435,15 @@ class _FlowModel(GenerativeModel, Autoencoder, Sampler, Density):
     is not given is marginalised under a uniform class prior. Subclasses may append a fixed
     permutation of z to ``self.flow``.
 
-    ``class_weight`` (0 in maximum likelihood, as the paper trains) adds ``class_weight / D`` times the
-    cross-entropy of each factor's Bayes posterior ``p(y | z_part) = softmax_y(-||z_part - mu_y||^2 / 2)``
+    ``class_weight`` (0 in maximum likelihood, as the paper trains; one number for every factor or one per
+    factor, see ``factor_weights``) adds ``class_weight / D`` times the cross-entropy of each factor's Bayes
+    posterior ``p(y | z_part) = softmax_y(-||z_part - mu_y||^2 / 2)``
     to the per-dim NLL. The class prior is worth at most ``log K`` nats of a segment's ~10^3 (the mutual
     information of x and y), so under maximum likelihood it barely shapes the flow; the weight makes
     the flow separate the classes in z (the hybrid objective of FlowGMM, Izmailov et al. 2020).
     """
 
-    class_weight = 0.0
+    class_weights: Mapping[str, float] = MappingProxyType({})  # {factor: weight}; none for the NF
 
     def __init__(self, n_frames: int, n_bins: int, levels: int, steps_per_level: int, hidden: int,
                  kernel_size: int, clamp: float, mixing: str):
@@ -531,8 +533,8 @@ class _FlowModel(GenerativeModel, Autoencoder, Sampler, Density):
             ce = nn.functional.cross_entropy(logits, labels[name])
             stats[f"ce_{name}"] = ce.item()
             stats[f"acc_{name}"] = (logits.argmax(1) == labels[name]).float().mean().item()
-            if self.class_weight:
-                loss = loss + self.class_weight * ce / self.dim
+            if self.class_weights.get(name):
+                loss = loss + self.class_weights[name] * ce / self.dim
         loss = loss + self._extra_loss(z, labels, stats)
         stats["loss"] = loss.item()
         return loss, stats
@@ -602,6 +604,23 @@ def check_init_means(init_means: str) -> str:
     return init_means
 
 
+def factor_weights(class_weight: float | Mapping[str, float], factors: Sequence[str]) -> Dict[str, float]:
+    """``class_weight`` of a config as {factor: weight}: one number for every factor, or a mapping whose
+    factors left out weigh 0. A factor the model does not have, or a negative weight, is an error."""
+    if isinstance(class_weight, Mapping):
+        unknown = sorted(set(class_weight) - set(factors))
+        if unknown:
+            raise ConfigError(f"class_weight: {', '.join(map(str, unknown))} is not a factor of this model; "
+                              f"use {' and '.join(factors)}")
+        weights = {factor: float(class_weight.get(factor, 0.0)) for factor in factors}
+    else:
+        weights = {factor: float(class_weight) for factor in factors}
+    for factor, weight in weights.items():
+        if not weight >= 0:
+            raise ConfigError(f"class_weight of {factor} = {weight:g}: expected a number >= 0")
+    return weights
+
+
 def _check_factor(factor: str, known: Sequence[str]) -> None:
     if factor not in known:
         raise ValueError(f"unknown factor '{factor}'; this model has {', '.join(known)}")
@@ -617,19 +636,20 @@ class DNF(_FlowModel):
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
         init_means: ``zero`` (the means start at 0) or ``data`` (at the class means of the initial codes,
             see ``init_from_data``).
-        class_weight: weight of the class cross-entropy of p(y | z) (0: maximum likelihood; see ``_FlowModel``).
+        class_weight: weight of the class cross-entropy of p(y | z) (0: maximum likelihood; see ``_FlowModel``;
+            a number, or a mapping ``{label: weight}``).
         others: as ``NF``.
     """
 
     def __init__(self, label: str = "phone", n_classes: int = 38, n_frames: int = 20, n_bins: int = 200,
                  levels: int = 3, steps_per_level: int = 6, hidden: int = 64, kernel_size: int = 3,
                  clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0, init_means: str = "zero",
-                 class_weight: float = 0.0):
+                 class_weight: float | Mapping[str, float] = 0.0):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
         self.init_means = check_init_means(init_means)
-        self.class_weight = float(class_weight)
         if label not in FACTORS:
             raise ConfigError(f"dnf: label '{label}' is not one of {', '.join(FACTORS)}")
+        self.class_weights = factor_weights(class_weight, (label,))
         self.label = label
         self.means = ClassMeans(n_classes, self.dim, mean_scale)
 
@@ -661,7 +681,8 @@ class FactorialDNF(_FlowModel, Factorised):
             end of a z-part (3 levels: 0.5 is the first part, 0.75 the first two).
         layout: channels (default) or depth, how z is cut into z_A and z_B (above).
         mean_scale: learning-speed multiplier of the class means (see ``ClassMeans``).
-        init_means, class_weight: as for ``DNF``, for both factors.
+        init_means: as for ``DNF``, for both factors.
+        class_weight: as for ``DNF``: one number for both factors, or ``{phone: N, spk: M}``.
         independence_weight: weight of the leak of each factor into the other's part: the variance of the
             speaker means of z_A plus that of the phone means of z_B (``between_class_variance``), per dim
             of z. The mean shift moves one part only, so what a factor leaves in the other part stays put.
@@ -671,11 +692,11 @@ class FactorialDNF(_FlowModel, Factorised):
     def __init__(self, n_phones: int = 38, n_speakers: int = 40, split: float = 0.5, n_frames: int = 20,
                  n_bins: int = 200, levels: int = 3, steps_per_level: int = 6, hidden: int = 64,
                  kernel_size: int = 3, clamp: float = 2.0, mixing: str = "conv1x1", mean_scale: float = 10.0,
-                 init_means: str = "zero", class_weight: float = 0.0, independence_weight: float = 0.0,
-                 layout: str = "channels"):
+                 init_means: str = "zero", class_weight: float | Mapping[str, float] = 0.0,
+                 independence_weight: float = 0.0, layout: str = "channels"):
         super().__init__(n_frames, n_bins, levels, steps_per_level, hidden, kernel_size, clamp, mixing)
         self.init_means = check_init_means(init_means)
-        self.class_weight = float(class_weight)
+        self.class_weights = factor_weights(class_weight, FACTORS)
         self.independence_weight = float(independence_weight)
         if layout == "depth":
             self.phone_dim = self._depth_split(split)
