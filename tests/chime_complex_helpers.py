@@ -1,5 +1,4 @@
-"""Shared by the egs/chime_complex tests: a fake CHiME-4 tree and one debug run of the recipe per test
-session."""
+"""Shared by the egs/chime_complex tests: a fake CHiME-4 tree, a tone, and the recipe run on a tmp dir."""
 from __future__ import annotations
 
 import subprocess
@@ -9,25 +8,16 @@ from typing import Dict, Optional
 import numpy as np
 import soundfile as sf
 
-from conftest import ROOT, run_debug_recipe
+from conftest import CHIME_DEBUG_MODELS, ROOT, run_debug_recipe
 
 RECIPE = ROOT / "egs" / "chime_complex"
-#: the models of the tests' debug run (the unit tests build every config)
-DEBUG_MODELS = "PCA M J3 J7"
-_DEBUG_RUN: Dict[str, object] = {}
+#: the models of the tests' shared debug run (the fixture chime_debug_run of conftest.py)
+DEBUG_MODELS = CHIME_DEBUG_MODELS
 
 
 def run_recipe(root: Path, *args, timeout: int = 600) -> subprocess.CompletedProcess:
     """``run.sh --debug true`` with every output dir under ``root``."""
     return run_debug_recipe("chime_complex", root, *args, timeout=timeout)
-
-
-def debug_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The debug recipe with models ``DEBUG_MODELS``, run once per pytest session; returns (root, result)."""
-    if "root" not in _DEBUG_RUN:
-        root = tmp_path_factory.mktemp("chime_complex")
-        _DEBUG_RUN["root"], _DEBUG_RUN["out"] = root, run_recipe(root, "--models", DEBUG_MODELS)
-    return _DEBUG_RUN["root"], _DEBUG_RUN["out"]  # type: ignore[return-value]
 
 
 def tone(seconds: float = 0.6, f0: float = 220.0, sr: int = 16000, seed: int = 0) -> np.ndarray:

@@ -2,7 +2,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -28,13 +31,100 @@ def pytest_configure(config):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _debug_recipe_command(recipe: str, root, args) -> Tuple[List[str], Dict[str, str]]:
+    env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
+    dirs = ["--corpus-dir", root / "corpus", "--data", root / "data", "--dump", root / "dump", "--exp", root / "exp"]
+    return ["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs), *map(str, args)], env
+
+
 def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subprocess.CompletedProcess:
     """``egs/<recipe>/run.sh --debug true`` with every output dir under ``root`` (the stage scripts are
     the installed ``speechgen-*`` console scripts beside the interpreter)."""
-    env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
-    dirs = ["--corpus-dir", root / "corpus", "--data", root / "data", "--dump", root / "dump", "--exp", root / "exp"]
-    return subprocess.run(["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs),
-                           *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
+    cmd, env = _debug_recipe_command(recipe, root, args)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+#: the debug runs that tests share, one per recipe and test session: the fixture that gives one ->
+#: (recipe, run.sh options, timeout in s). A session that selects a test needing one starts it in the
+#: background as soon as the tests are collected, so that the three runs (each a chain of short
+#: commands that mostly keeps one core busy) and the other tests share the cores.
+CHIME_DEBUG_MODELS = "PCA M J3 J7"  # the unit tests build every config
+SHARED_DEBUG_RUNS = {
+    "fdnf_debug_run": ("timit_fdnf", (), 1500),
+    "logmel_debug_run": ("timit_logmel", (), 900),
+    "chime_debug_run": ("chime_complex", ("--models", CHIME_DEBUG_MODELS), 900),
+}
+
+
+class BackgroundRun:
+    """One shared debug run, started in the background; ``result()`` waits for it like ``subprocess.run``."""
+
+    def __init__(self, config, fixture: str):
+        recipe, args, self.timeout = SHARED_DEBUG_RUNS[fixture]
+        self.root = config._tmp_path_factory.mktemp(recipe)  # what the tmp_path_factory fixture uses
+        self.cmd, env = _debug_recipe_command(recipe, self.root, args)
+        self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=self._err, text=True, env=env)
+        self._result: Optional[subprocess.CompletedProcess] = None
+
+    def result(self) -> subprocess.CompletedProcess:
+        if self._result is None:
+            try:
+                self.proc.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise
+            self._out.seek(0)
+            self._err.seek(0)
+            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, self._out.read(),
+                                                       self._err.read())
+        return self._result
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_BACKGROUND_RUNS: Dict[str, BackgroundRun] = {}
+
+
+def pytest_collection_finish(session):
+    """Start the shared debug runs that the selected tests need (see SHARED_DEBUG_RUNS)."""
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for fixture in SHARED_DEBUG_RUNS:
+        if fixture in needed and fixture not in _BACKGROUND_RUNS:
+            _BACKGROUND_RUNS[fixture] = BackgroundRun(session.config, fixture)
+
+
+def pytest_sessionfinish(session):
+    for run in _BACKGROUND_RUNS.values():
+        run.stop()
+
+
+def shared_debug_run(request) -> Tuple[Path, subprocess.CompletedProcess]:
+    """(root, result) of the shared debug run of the fixture asking (started now if it was not yet)."""
+    fixture = request.fixturename
+    if fixture not in _BACKGROUND_RUNS:
+        _BACKGROUND_RUNS[fixture] = BackgroundRun(request.config, fixture)
+    run = _BACKGROUND_RUNS[fixture]
+    return run.root, run.result()
+
+
+@pytest.fixture(scope="session")
+def fdnf_debug_run(request):
+    return shared_debug_run(request)
+
+
+@pytest.fixture(scope="session")
+def logmel_debug_run(request):
+    return shared_debug_run(request)
+
+
+@pytest.fixture(scope="session")
+def chime_debug_run(request):
+    return shared_debug_run(request)
 
 
 def apt_install(packages, timeout: int = 900, recommends: bool = True):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from chime_complex_helpers import DEBUG_MODELS, debug_run
+from chime_complex_helpers import DEBUG_MODELS
 from conftest import apt_install
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -193,8 +193,8 @@ class DevTools:
 
 
 @pytest.fixture(scope="module")
-def page_server(tmp_path_factory):
-    root, out = debug_run(tmp_path_factory)
+def page_server(chime_debug_run):
+    root, out = chime_debug_run
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     exp = root / "exp"
     assert (exp / "index.html").is_file()

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chime_complex_helpers import DEBUG_MODELS, debug_run, make_fake_chime4, run_recipe, tone
+from chime_complex_helpers import DEBUG_MODELS, make_fake_chime4, run_recipe, tone
 
 
 @pytest.mark.slow
-def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
-    root, out = debug_run(tmp_path_factory)
+def test_debug_recipe_writes_every_stage_output(chime_debug_run):
+    root, out = chime_debug_run
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for split in ("train_sp", "dev", "test"):
         feats = kaldiio.load_scp(str(root / "dump" / split / "feats.scp"))
@@ -62,8 +62,8 @@ def test_debug_recipe_writes_every_stage_output(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_rerun_skips_finished_stages(tmp_path_factory):
-    root, first = debug_run(tmp_path_factory)
+def test_rerun_skips_finished_stages(chime_debug_run):
+    root, first = chime_debug_run
     assert first.returncode == 0
     out = run_recipe(root, "--models", DEBUG_MODELS)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -73,10 +73,10 @@ def test_rerun_skips_finished_stages(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_users_wav_through_the_trained_and_packed_models(tmp_path_factory, tmp_path, capsys):
+def test_a_users_wav_through_the_trained_and_packed_models(chime_debug_run, tmp_path, capsys):
     from speechgen.bin import resynth
 
-    root, first = debug_run(tmp_path_factory)
+    root, first = chime_debug_run
     assert first.returncode == 0
     packed = run_recipe(root, "--models", DEBUG_MODELS, "--stage", "6", "--pack", "true")  # stage 6: the packs
     assert packed.returncode == 0, packed.stderr[-2000:]

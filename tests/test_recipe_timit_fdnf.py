@@ -16,9 +16,8 @@ def run_recipe(tmp_path, *args):
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("recipe")
-    out = run_recipe(tmp)
+def recipe(fdnf_debug_run):
+    tmp, out = fdnf_debug_run
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, out
 

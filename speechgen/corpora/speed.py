@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import List, Sequence
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from speechgen.corpora.kaldi import KaldiCorpus
 from speechgen.corpora.base import Phone, Utterance
@@ -47,6 +46,10 @@ def factor_tag(factor: float) -> str:
 
 def speed_change(x: np.ndarray, factor: float) -> np.ndarray:
     """``x`` (T, C) played ``factor`` times as fast at the same rate: ``ceil(T / factor)`` samples."""
+    # imported here: scipy.signal takes ~1 s to import, and every command imports this module (through
+    # speechgen.corpora's list of kinds) while only the speed perturbation resamples
+    from scipy.signal import resample_poly
+
     ratio = Fraction(factor).limit_denominator(100)
     return resample_poly(x, ratio.denominator, ratio.numerator, axis=0).astype(np.float32)
 
