@@ -200,7 +200,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--include", default="", help="comma-separated utterances always decoded (listening examples)")
     p.add_argument("--examples", type=int, default=2, help="listening examples named in decode.json")
     p.add_argument("--gla-iters", type=int, default=100)
-    p.add_argument("--gla-momentum", type=float, default=0.99, help="0: Griffin-Lim; 0.99: fast Griffin-Lim")
+    p.add_argument("--gla-momentum", type=float, default=0.0,
+                   help="0: Griffin-Lim (the paper's); 0.99: fast Griffin-Lim")
     p.add_argument("--seed", type=int, default=0, help="seed of the random phases")
     p.add_argument("--nj", type=int, default=2, help="concurrent Griffin-Lim groups")
     p.add_argument("--checkpoint", default="best.pt")

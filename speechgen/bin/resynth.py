@@ -31,11 +31,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="speechgen-resynth",
         description="Pass wavs through a trained model and back to audio: a chime_complex model (PCA, M, J*: its "
-                    "decoded magnitude with its estimated phase, or random phase for PCA/M, then fast Griffin-Lim) "
+                    "decoded magnitude with its estimated phase, or random phase for PCA/M, then Griffin-Lim) "
                     "or a timit_logmel model that reconstructs (its log-mel reconstruction, mel inverse, fast "
                     "Griffin-Lim). Writes OUT_DIR/<name>_<condition>.wav and OUT_DIR/<name>.png.")
     p.add_argument("--model", type=Path, required=True, help="exp dir (e.g. egs/chime_complex/exp/J6) or packed file")
-    p.add_argument("--gla-iters", type=int, default=100, help="fast Griffin-Lim iterations (0: none)")
+    p.add_argument("--gla-iters", type=int, default=100,
+                   help="Griffin-Lim iterations (0: none): plain ones for a complex-spectrogram model (from its "
+                        "phase, or a random one for PCA / M, as egs/chime_complex decodes), fast ones (momentum "
+                        "0.99) for the other models")
     p.add_argument("--seed", type=int, default=0, help="seed of the random phase of PCA / M")
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("wavs", type=Path, nargs="+", help="input wavs at the model's sample rate")

@@ -41,7 +41,8 @@ def resynth_complex(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) ->
     tag = model.decoded_condition
     waves = {tag: istft(torch.polar(mag, phase.float()), length=len(x), **conf.kwargs()).numpy()}
     if n_iter > 0:
-        refined = griffin_lim(mag[None], n_iter=n_iter, momentum=0.99, init=phase.float()[None], length=len(x),
+        # plain Griffin-Lim from the model's phase, as egs/chime_complex decodes (fast GLA drifts further from it)
+        refined = griffin_lim(mag[None], n_iter=n_iter, momentum=0.0, init=phase.float()[None], length=len(x),
                               **conf.kwargs())
         waves[f"{tag}_GLA{n_iter}"] = refined[0].numpy()
     original = feats.numpy() * trained.cmvn.std + trained.cmvn.mean
