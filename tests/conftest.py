@@ -47,12 +47,12 @@ def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subproces
 #: the debug runs that tests share, one per recipe and test session: the fixture that gives one ->
 #: (recipe, run.sh options, timeout in s). A session that selects a test needing one starts it in the
 #: background as soon as the tests are collected, so that the three runs (each a chain of short
-#: commands that mostly keeps one core busy) and the other tests share the cores.
+#: commands that keeps one to two cores busy) and the other tests share the cores.
 CHIME_DEBUG_MODELS = "PCA M J3 J7"  # the unit tests build every config
 SHARED_DEBUG_RUNS = {
     "fdnf_debug_run": ("timit_fdnf", (), 1500),
     "logmel_debug_run": ("timit_logmel", (), 900),
-    "chime_debug_run": ("chime_complex", ("--models", CHIME_DEBUG_MODELS), 900),
+    "chime_debug_run": ("chime_complex", ("--models", CHIME_DEBUG_MODELS), 600),
 }
 
 
@@ -90,12 +90,19 @@ class BackgroundRun:
 _BACKGROUND_RUNS: Dict[str, BackgroundRun] = {}
 
 
+def _background_run(config, fixture: str) -> BackgroundRun:
+    """The shared debug run of ``fixture``, started now unless it was already."""
+    if fixture not in _BACKGROUND_RUNS:
+        _BACKGROUND_RUNS[fixture] = BackgroundRun(config, fixture)
+    return _BACKGROUND_RUNS[fixture]
+
+
 def pytest_collection_finish(session):
     """Start the shared debug runs that the selected tests need (see SHARED_DEBUG_RUNS)."""
     needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     for fixture in SHARED_DEBUG_RUNS:
-        if fixture in needed and fixture not in _BACKGROUND_RUNS:
-            _BACKGROUND_RUNS[fixture] = BackgroundRun(session.config, fixture)
+        if fixture in needed:
+            _background_run(session.config, fixture)
 
 
 def pytest_sessionfinish(session):
@@ -105,10 +112,7 @@ def pytest_sessionfinish(session):
 
 def shared_debug_run(request) -> Tuple[Path, subprocess.CompletedProcess]:
     """(root, result) of the shared debug run of the fixture asking (started now if it was not yet)."""
-    fixture = request.fixturename
-    if fixture not in _BACKGROUND_RUNS:
-        _BACKGROUND_RUNS[fixture] = BackgroundRun(request.config, fixture)
-    run = _BACKGROUND_RUNS[fixture]
+    run = _background_run(request.config, request.fixturename)
     return run.root, run.result()
 
 

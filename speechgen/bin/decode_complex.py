@@ -38,7 +38,7 @@ from speechgen.data.complex_feats import log_magnitude_phase, matrix_to_spec, re
 from speechgen.data.dataset import read_mapping
 from speechgen.errors import ConfigError, DataError
 from speechgen.models.abilities import model_name
-from speechgen.models.complex_vae import ComplexSpectrogramVAE, random_phase
+from speechgen.models.complex_vae import GLA_MOMENTUM, ComplexSpectrogramVAE, random_phase
 from speechgen.signal import griffin_lim, istft, pghi
 from speechgen.signal.stft import STFTConfig
 from speechgen.progress import progress
@@ -200,7 +200,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--include", default="", help="comma-separated utterances always decoded (listening examples)")
     p.add_argument("--examples", type=int, default=2, help="listening examples named in decode.json")
     p.add_argument("--gla-iters", type=int, default=100)
-    p.add_argument("--gla-momentum", type=float, default=0.0,
+    p.add_argument("--gla-momentum", type=float, default=GLA_MOMENTUM,
                    help="0: Griffin-Lim (the paper's); 0.99: fast Griffin-Lim")
     p.add_argument("--seed", type=int, default=0, help="seed of the random phases")
     p.add_argument("--nj", type=int, default=2, help="concurrent Griffin-Lim groups")

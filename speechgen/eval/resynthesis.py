@@ -22,7 +22,7 @@ from speechgen.data.frames import LogMelConfig
 from speechgen.errors import ConfigError
 from speechgen.eval.conversion import overlap_add, window_starts, windows_at
 from speechgen.models.abilities import Reconstructor, model_name
-from speechgen.models.complex_vae import ComplexSpectrogramVAE
+from speechgen.models.complex_vae import GLA_MOMENTUM, ComplexSpectrogramVAE
 from speechgen.signal import griffin_lim, istft, mel_filterbank
 from speechgen.signal.mel import log_mel_to_linear
 from speechgen.signal.stft import STFTConfig
@@ -41,9 +41,8 @@ def resynth_complex(trained, x: np.ndarray, n_iter: int = 100, seed: int = 0) ->
     tag = model.decoded_condition
     waves = {tag: istft(torch.polar(mag, phase.float()), length=len(x), **conf.kwargs()).numpy()}
     if n_iter > 0:
-        # plain Griffin-Lim from the model's phase, as egs/chime_complex decodes (fast GLA drifts further from it)
-        refined = griffin_lim(mag[None], n_iter=n_iter, momentum=0.0, init=phase.float()[None], length=len(x),
-                              **conf.kwargs())
+        refined = griffin_lim(mag[None], n_iter=n_iter, momentum=GLA_MOMENTUM, init=phase.float()[None],
+                              length=len(x), **conf.kwargs())
         waves[f"{tag}_GLA{n_iter}"] = refined[0].numpy()
     original = feats.numpy() * trained.cmvn.std + trained.cmvn.mean
     return waves, (original.T, log_mag.numpy())

@@ -70,6 +70,9 @@ JOINT_MODELS = {
     "J1": ("phase",), "J2": ("gd",), "J3": ("if",), "J4": ("phase", "gd"), "J5": ("phase", "if"),
     "J6": ("gd", "if"), "J7": ("phase", "gd", "if"),
 }
+#: Griffin-Lim's momentum after a decoded phase: 0, the paper's plain GLA (fast GLA, 0.99, drifted further
+#: from the model's phase on the dev speakers: egs/chime_complex/results/dev_gla.md)
+GLA_MOMENTUM = 0.0
 #: the floor of a predicted von Mises concentration: kappa = softplus(raw) + MIN_CONCENTRATION
 MIN_CONCENTRATION = 1e-3
 
