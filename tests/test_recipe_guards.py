@@ -134,7 +134,11 @@ def test_chime_paper_set_trains_the_joint_models_from_scratch(tmp_path):
         for key in ("phase_param", "freeze_magnitude"):
             default["model_conf"].pop(key)
         assert paper["model_conf"] == default["model_conf"]
-        assert paper["trainer"] == default["trainer"]
+        # the paper set keeps the length its reported run had (432 steps at 2e-3); the defaults now
+        # train 324 at 3e-3 (results/dev_steps.md)
+        assert (paper["trainer"].pop("steps"), default["trainer"].pop("steps")) == (432, 324)
+        assert (paper["optim_conf"].pop("lr"), default["optim_conf"].pop("lr")) == (2.0e-3, 3.0e-3)
+        assert paper["trainer"] == default["trainer"] and paper["optim_conf"] == default["optim_conf"]
     # without a trained M: the default set stops before training a J model, the paper set trains it
     # (here it fails at once, on the missing features)
     out = run_sh("chime_complex", tmp_path / "a", "--models", "J1", "--stage", "2", "--stop-stage", "2")
