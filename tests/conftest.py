@@ -49,10 +49,10 @@ def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subproces
 #: background as soon as the tests are collected, so that the three runs (each a chain of short
 #: commands that keeps one to two cores busy) and the other tests share the cores.
 CHIME_DEBUG_MODELS = "PCA M J3 J7"  # the unit tests build every config
-SHARED_DEBUG_RUNS = {
-    "fdnf_debug_run": ("timit_fdnf", (), 1500),
-    "logmel_debug_run": ("timit_logmel", (), 900),
+SHARED_DEBUG_RUNS = {  # shortest first: the tests of each run go last in this order
     "chime_debug_run": ("chime_complex", ("--models", CHIME_DEBUG_MODELS), 600),
+    "logmel_debug_run": ("timit_logmel", (), 900),
+    "fdnf_debug_run": ("timit_fdnf", (), 1500),
 }
 
 
@@ -95,6 +95,18 @@ def _background_run(config, fixture: str) -> BackgroundRun:
     if fixture not in _BACKGROUND_RUNS:
         _BACKGROUND_RUNS[fixture] = BackgroundRun(config, fixture)
     return _BACKGROUND_RUNS[fixture]
+
+
+def _shared_run_order(item) -> int:
+    """-1 for a test that needs no shared debug run, else the place of the first it needs."""
+    names = set(getattr(item, "fixturenames", ()))
+    return next((i for i, name in enumerate(SHARED_DEBUG_RUNS) if name in names), -1)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests that wait for a shared debug run go last (those of the shortest run first), so that
+    the others run while the runs do."""
+    items.sort(key=_shared_run_order)  # stable: each group keeps its order
 
 
 def pytest_collection_finish(session):
