@@ -67,9 +67,12 @@ def test_rerun_skips_finished_stages(chime_debug_run):
     assert first.returncode == 0
     out = run_recipe(root, "--models", DEBUG_MODELS)
     assert out.returncode == 0, out.stderr[-2000:]
-    for text in ("already prepared", "data/train_sp up to date", "dump/train_sp up to date", "nothing to do",
+    for text in ("already prepared", "data/train_sp up to date", "dump/train_sp up to date",
                  "reference up to date", "decode.json up to date", "scores.csv up to date"):
         assert text in out.stdout, text
+    for model in DEBUG_MODELS.split():  # finished trainings are not started again
+        assert f"exp/{model} up to date (" in out.stdout, model
+    assert "[stage 2] training" not in out.stdout and "nothing to do" not in out.stdout
 
 
 @pytest.mark.slow

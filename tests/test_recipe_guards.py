@@ -362,6 +362,32 @@ def test_a_training_dir_resumes_on_the_same_inputs_and_restarts_on_others(tmp_pa
     assert bash(script).stdout.split() == [".stamp"]  # an edited config: trained afresh
 
 
+def test_a_finished_training_is_up_to_date_and_an_unfinished_or_interrupted_one_is_not(tmp_path):
+    script = stub_recipe(tmp_path, 'if trained 2 "$exp/train_vae"; then echo SKIP; else echo TRAIN; fi')
+    run_dir = tmp_path / "exp" / "train_vae"
+    run_dir.mkdir(parents=True)
+    assert bash(script).stdout.split() == ["TRAIN"]  # nothing trained yet
+
+    def epoch(done, total, checkpoint_last=True):
+        files = [run_dir / "summary.json", run_dir / "checkpoint.pt"]
+        (run_dir / "best.pt").write_text("")
+        for i, path in enumerate(files if checkpoint_last else files[::-1]):
+            path.write_text(f'{{\n  "model": "conv_vae",\n  "epochs": {done},\n  "max_epochs": {total},\n'
+                            '  "best_epoch": 1\n}\n' if path.suffix == ".json" else "")
+            os.utime(path, ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
+
+    epoch(2, 3)
+    assert bash(script).stdout.split() == ["TRAIN"]  # one epoch left: speechgen-train resumes it
+    epoch(3, 3)
+    out = bash(script)
+    assert out.stdout.endswith(f"[stage 2] {run_dir} up to date (3 of 3 epochs trained)\nSKIP\n"), out.stdout
+    epoch(3, 3, checkpoint_last=False)  # stopped after the last summary, before its resume state
+    assert bash(script).stdout.split() == ["TRAIN"]
+    epoch(3, 3)
+    (run_dir / "best.pt").unlink()
+    assert bash(script).stdout.split() == ["TRAIN"]
+
+
 def write_stub_commands(bindir, log):
     """Stub feature stage scripts: each call logged; --merge writes OUT/feats.scp from DATA/wav.scp."""
     bindir.mkdir()

@@ -339,6 +339,20 @@ fresh_training() {
   write_stamp "$dir/.stamp" "$options" "$config" "$@"
 }
 
+# trained N DIR: whether the training in DIR (kept by fresh_training) has run all its epochs: its
+# summary.json says so and its resume state (checkpoint.pt, saved after the summary) is not older. Then
+# it is logged as up to date and no speechgen-train need start (it would load everything to say
+# "nothing to do"); an unfinished or interrupted one is left to speechgen-train --resume.
+trained() {
+  local dir=$2 epochs max
+  [ -f "$dir/best.pt" ] && [ -f "$dir/checkpoint.pt" ] && [ -f "$dir/summary.json" ] || return 1
+  [ "$dir/summary.json" -nt "$dir/checkpoint.pt" ] && return 1
+  epochs=$(sed -n 's/^ *"epochs": *\([0-9]*\),*$/\1/p' "$dir/summary.json")
+  max=$(sed -n 's/^ *"max_epochs": *\([0-9]*\),*$/\1/p' "$dir/summary.json")
+  [ -n "$epochs" ] && [ -n "$max" ] && [ "$epochs" -ge "$max" ] || return 1
+  log "$1" "$dir up to date ($epochs of $max epochs trained)"
+}
+
 # pack_models N DIR...: each trained model dir (exp/train_<name> or exp/<name>) packed into one file,
 # $exp/packed/<name>.tar.gz (speechgen-pack: weights, config, feature settings, label tables and the
 # model's rows of $exp/RESULTS.md), for speechgen.load_model and speechgen-convert/-resynth anywhere.

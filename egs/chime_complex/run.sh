@@ -136,15 +136,24 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  train_model() {  # train_model NAME THREADS: one model; output in $exp/log/train_NAME.log, status in .../train_NAME.rc
-    local m=$1 threads=$2 init=() from=() rc=0
-    if [[ $m == J* ]] && [ "$init_joint_from_m" = true ]; then
+  init_of() {  # init_of NAME: sets init (speechgen-train options) and from (inputs) of model NAME
+    init=() from=()
+    if [[ $1 == J* ]] && [ "$init_joint_from_m" = true ]; then
       init=(--init-from "$exp/M")
       from=("$exp/M/.stamp")  # a J model started from a since retrained M is trained afresh
-    elif [[ $m == J* ]]; then
+    elif [[ $1 == J* ]]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
-    fresh_training "$exp/$m" "$(conf_of "$m")" "${init[*]}" "$dump/$train_set/.stamp" "$dump/dev/.stamp" "${from[@]}"
+  }
+  up_to_date_training() {  # up_to_date_training NAME: its dir kept or started afresh; true when it is trained
+    local init from
+    init_of "$1"
+    fresh_training "$exp/$1" "$(conf_of "$1")" "${init[*]}" "$dump/$train_set/.stamp" "$dump/dev/.stamp" "${from[@]}"
+    trained 2 "$exp/$1"
+  }
+  train_model() {  # train_model NAME THREADS: one model; output in $exp/log/train_NAME.log, status in .../train_NAME.rc
+    local m=$1 threads=$2 init from rc=0
+    init_of "$m"
     run_training speechgen-train --config "$(conf_of "$m")" --train-dir "$dump/$train_set" --valid-dir "$dump/dev" \
       --exp-dir "$exp/$m" --override "data_conf.segment_frames=$segment_frames" "trainer.num_threads=$threads" "${init[@]}" \
       --resume > "$exp/log/train_$m.log" 2>&1 || rc=$?
@@ -154,6 +163,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   joint=()
   for m in $models; do
     if [[ $m != J* ]]; then  # PCA, M: trained on their own, before the joint models
+      up_to_date_training "$m" && continue
       train_slot 1 1
       log 2 "training $m ($(conf_of "$m")) -> $exp/$m ($train_threads thread(s), log: $exp/log/train_$m.log)"
       bg_names+=("train_$m")
@@ -169,6 +179,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   if [ ${#joint[@]} -gt 0 ] && [ "$init_joint_from_m" = true ] && [ ! -f "$exp/M/best.pt" ]; then
     echo "$0: the joint models start from model M: train M first (include it in --models)" >&2; exit 1
   fi
+  queued=()
+  for m in "${joint[@]}"; do
+    up_to_date_training "$m" || queued+=("$m")
+  done
+  joint=("${queued[@]}")
   # the joint models, $nj at a time on the CPU (one thread each: threads oversubscribed on shared cores
   # are slow; the last ones share the cores), one at a time on GPUs
   left=${#joint[@]}

@@ -122,13 +122,16 @@ train_inputs=("$dump/train/.stamp" "$dump/dev/.stamp" "$data/lang")
 # the training pool (stage 2 puts them behind the models, so they fill the cores the last models leave)
 train_classifiers() {
   local f
+  classifier_jobs=()
   for f in phone spk; do
-    bg_slot "$(training_jobs)"
     fresh_training "$exp/classifier_$f" "$(conf_of "classifier_$f")" "" "${train_inputs[@]}"
+    trained "$1" "$exp/classifier_$f" && continue
+    bg_slot "$(training_jobs)"
     log "$1" "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
     bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
       --exp-dir "$exp/classifier_$f" --resume
+    classifier_jobs+=("classifier_$f")
   done
 }
 
@@ -136,8 +139,9 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow)
   names=()
   for m in $models; do
-    bg_slot "$(training_jobs)"
     fresh_training "$exp/train_$m" "$(conf_of "$m")" "$train_override" "${train_inputs[@]}"
+    trained 2 "$exp/train_$m" && continue
+    bg_slot "$(training_jobs)"
     log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
       --train-dir "$dump/train" --valid-dir "$dump/dev" --cmvn "$dump/train/cmvn.npz" --lang-dir "$data/lang" \
@@ -145,7 +149,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     names+=("train_$m")
   done
   train_classifiers 2
-  bg_wait "${names[@]}" classifier_phone classifier_spk
+  bg_wait "${names[@]}" "${classifier_jobs[@]}"
 fi
 
 # encode_with N DIR...: the codes of the evaluated set by the model (or classifier) of each DIR -> DIR/$enc,
@@ -211,7 +215,7 @@ fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   if [ "$stage" -gt 2 ]; then  # stage 2 trains them
     train_classifiers 5
-    bg_wait classifier_phone classifier_spk
+    bg_wait "${classifier_jobs[@]}"
   fi
   encode_with 5 "$exp/classifier_phone" "$exp/classifier_spk"
   phase_args=()
