@@ -136,9 +136,11 @@ train_classifiers() {
 }
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow)
+  # $nj trainings at a time, one torch thread each (threads oversubscribed on shared cores are slow),
+  # started in reverse --models order: the defaults' flows (the f-DNF, 4 epochs, the longest) go
+  # first, the VAE's short epochs and the two MLPs then fill the cores to the end
   names=()
-  for m in $models; do
+  for m in $(reversed_words $models); do
     fresh_training "$exp/train_$m" "$(conf_of "$m")" "$train_override" "${train_inputs[@]}"
     trained 2 "$exp/train_$m" && continue
     bg_slot "$(training_jobs)"
