@@ -152,31 +152,3 @@ def test_a_read_back_config_keeps_every_check_but_the_optimiser_build(monkeypatc
         config_from_dict(dict(TINY, optim_conf={"learning_rate": 1}), optimiser_checks=False)
     with pytest.raises(AssertionError, match="an optimiser was built"):
         config_from_dict(raw)
-
-
-@pytest.mark.parametrize("optim, conf", [("adam", {"lr": 1e-3}), ("adam", {"lr": 1e-3, "weight_decay": 1e-5}),
-                                         ("adam", {"lr": 1e-4, "betas": [0.0, 0.9]}), ("adamw", {"lr": 1e-3}),
-                                         ("sgd", {"lr": 0.1, "momentum": 0.9}), ("rmsprop", {"lr": 1e-3})])
-def test_the_multi_tensor_optimiser_takes_the_single_tensor_steps_bit_for_bit(optim, conf):
-    import torch
-
-    from speechgen.train.config import make_optimizer
-
-    def train(**choice):
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
-        opt = make_optimizer(optim, net.parameters(), {**conf, **choice})
-        gen = torch.Generator().manual_seed(1)
-        for _ in range(30):
-            loss = net(torch.randn(8, 12, generator=gen)).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-        return opt, torch.cat([p.detach().flatten() for p in net.parameters()])
-
-    multi, multi_params = train()
-    assert multi.defaults["foreach"] is True
-    single, single_params = train(foreach=False)
-    assert single.defaults["foreach"] is False
-    assert torch.equal(multi_params, single_params)

@@ -257,17 +257,8 @@ def build_model(exp: ExperimentConfig):
     return MODELS.build(exp.model, exp.model_conf, where="model_conf")
 
 
-def make_optimizer(optim: str, params, conf: Dict[str, Any]) -> torch.optim.Optimizer:
-    """torch's optimiser ``optim`` over ``params`` with ``conf``, multi-tensor (``foreach``) unless ``conf``
-    chooses: torch takes its one-tensor-at-a-time loop for CPU parameters, the same arithmetic per element
-    in many more small operations (Adam over a flow's ~200 tensors: 14 against 8 ms per step on one core,
-    the same parameters bit for bit; ``tests/test_config.py``)."""
-    defaults = {} if {"foreach", "fused"} & set(conf) else {"foreach": True}
-    return OPTIMIZERS[optim](params, **defaults, **conf)
-
-
 def build_optimizer(exp: ExperimentConfig, params):
-    return make_optimizer(exp.optim, params, exp.optim_conf)
+    return OPTIMIZERS[exp.optim](params, **exp.optim_conf)
 
 
 def _group_optim(exp: ExperimentConfig, name: str, where: str):
@@ -293,7 +284,7 @@ def build_optimizers(exp: ExperimentConfig, param_groups: Dict[str, Any]) -> Dic
     optimizers = {}
     for name, params in param_groups.items():
         optim, conf = _group_optim(exp, name, f"optim_groups.{name}")
-        optimizers[name] = make_optimizer(optim, params, conf)
+        optimizers[name] = OPTIMIZERS[optim](params, **conf)
     return optimizers
 
 
