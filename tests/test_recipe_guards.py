@@ -388,6 +388,23 @@ def test_a_finished_training_is_up_to_date_and_an_unfinished_or_interrupted_one_
     assert bash(script).stdout.split() == ["TRAIN"]
 
 
+def test_training_done_keeps_a_finished_training_of_the_same_inputs_and_restarts_one_of_others(tmp_path):
+    script = stub_recipe(tmp_path, 'if training_done 2 "$exp/train_vae" "$data/vae.yaml" "" "$data/in.txt"; '
+                                   'then echo SKIP; else echo TRAIN; fi')
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("1\n")
+    (tmp_path / "data" / "vae.yaml").write_text("model: conv_vae\n")
+    assert bash(script).stdout.split() == ["TRAIN"]  # stamped afresh
+    run_dir = tmp_path / "exp" / "train_vae"
+    (run_dir / "summary.json").write_text('{\n  "epochs": 3,\n  "max_epochs": 3,\n}\n')
+    for name in ("best.pt", "checkpoint.pt"):
+        (run_dir / name).write_text("")
+    assert bash(script).stdout.split()[-1] == "SKIP"
+    (tmp_path / "data" / "in.txt").write_text("2\n")
+    assert bash(script).stdout.split() == ["TRAIN"]  # other inputs: the finished dir is removed
+    assert sorted(p.name for p in run_dir.iterdir()) == [".stamp"]
+
+
 def write_stub_commands(bindir, log):
     """Stub feature stage scripts: each call logged; --merge writes OUT/feats.scp from DATA/wav.scp."""
     bindir.mkdir()

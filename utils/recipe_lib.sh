@@ -353,6 +353,15 @@ trained() {
   log "$1" "$dir up to date ($epochs of $max epochs trained)"
 }
 
+# training_done N DIR CONFIG OPTIONS INPUT...: fresh_training DIR CONFIG OPTIONS INPUT... (a failure stops
+# the recipe), then whether the kept training has run all its epochs (trained N DIR: logged as up to date)
+training_done() {
+  local n=$1
+  shift
+  fresh_training "$@" || exit 1
+  trained "$n" "$1"
+}
+
 # pack_models N DIR...: each trained model dir (exp/train_<name> or exp/<name>) packed into one file,
 # $exp/packed/<name>.tar.gz (speechgen-pack: weights, config, feature settings, label tables and the
 # model's rows of $exp/RESULTS.md), for speechgen.load_model and speechgen-convert/-resynth anywhere.

@@ -145,11 +145,10 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       init=(--override model_conf.freeze_magnitude=false)  # all three networks trained jointly from scratch
     fi
   }
-  up_to_date_training() {  # up_to_date_training NAME: its dir kept or started afresh; true when it is trained
+  up_to_date_training() {  # up_to_date_training NAME: training_done for model NAME with its init options
     local init from
     init_of "$1"
-    fresh_training "$exp/$1" "$(conf_of "$1")" "${init[*]}" "$dump/$train_set/.stamp" "$dump/dev/.stamp" "${from[@]}"
-    trained 2 "$exp/$1"
+    training_done 2 "$exp/$1" "$(conf_of "$1")" "${init[*]}" "$dump/$train_set/.stamp" "$dump/dev/.stamp" "${from[@]}"
   }
   train_model() {  # train_model NAME THREADS: one model; output in $exp/log/train_NAME.log, status in .../train_NAME.rc
     local m=$1 threads=$2 init from rc=0

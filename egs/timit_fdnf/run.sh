@@ -124,8 +124,7 @@ train_classifiers() {
   local f
   classifier_jobs=()
   for f in phone spk; do
-    fresh_training "$exp/classifier_$f" "$(conf_of "classifier_$f")" "" "${train_inputs[@]}"
-    trained "$1" "$exp/classifier_$f" && continue
+    training_done "$1" "$exp/classifier_$f" "$(conf_of "classifier_$f")" "" "${train_inputs[@]}" && continue
     bg_slot "$(training_jobs)"
     log "$1" "posterior classifier of $f -> $exp/classifier_$f (log: $exp/log/classifier_$f.log)"
     bg_job "$(training_jobs)" "classifier_$f" run_training speechgen-train --config "$(conf_of classifier_$f)" \
@@ -141,8 +140,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # first, the VAE's short epochs and the two MLPs then fill the cores to the end
   names=()
   for m in $(reversed_words $models); do
-    fresh_training "$exp/train_$m" "$(conf_of "$m")" "$train_override" "${train_inputs[@]}"
-    trained 2 "$exp/train_$m" && continue
+    training_done 2 "$exp/train_$m" "$(conf_of "$m")" "$train_override" "${train_inputs[@]}" && continue
     bg_slot "$(training_jobs)"
     log 2 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \

@@ -146,8 +146,7 @@ eval_job() {
 }
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  fresh_training "$clf" "$(conf_of classifier_phone)" "$window_opts" "${train_inputs[@]}"
-  if ! trained 2 "$clf"; then
+  if ! training_done 2 "$clf" "$(conf_of classifier_phone)" "$window_opts" "${train_inputs[@]}"; then
     log 2 "phone classifier ($(conf_of classifier_phone)) -> $clf"
     run_training speechgen-train --config "$(conf_of classifier_phone)" --train-dir "$dump/train" \
       --valid-dir "$dump/dev" --lang-dir "$data/lang" --exp-dir "$clf" "${data_args[@]}" data_conf.figure_windows=0 \
@@ -164,8 +163,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # waits alone for them at the end
   names=()
   for m in $(reversed_words $models); do
-    fresh_training "$exp/train_$m" "$(conf_of "$m")" "$window_opts" "${train_inputs[@]}"
-    trained 3 "$exp/train_$m" && continue
+    training_done 3 "$exp/train_$m" "$(conf_of "$m")" "$window_opts" "${train_inputs[@]}" && continue
     bg_slot "$(training_jobs)"
     log 3 "training $m ($(conf_of "$m")) -> $exp/train_$m (log: $exp/log/train_$m.log)"
     bg_job "$(training_jobs)" "train_$m" run_training speechgen-train --config "$(conf_of "$m")" \
