@@ -58,6 +58,7 @@ from speechgen.losses.von_mises import (
     von_mises_nll,
 )
 from speechgen.models.base import MODELS, GenerativeModel
+from speechgen.models.conv import DilatedConv2d
 from speechgen.models.vae import gaussian_nll
 from speechgen.signal.phase import principal_value
 from speechgen.signal.phase_retrieval import integrate_grid_tree
@@ -156,7 +157,7 @@ class PhaseDecoder(nn.Module):
         body = []
         for i in range(layers):
             d = int(dilations[i % len(dilations)])
-            body += [nn.Conv2d(c_in if i == 0 else channels, channels, 3, padding=d, dilation=d), _activation(act)]
+            body += [DilatedConv2d(c_in if i == 0 else channels, channels, 3, dilation=d), _activation(act)]
         self.body = nn.Sequential(*body)
         self.head = nn.Conv2d(channels, n_out, 1)
         # NHWC is about 1.5x faster than NCHW for these few-channel convolutions on the CPU
