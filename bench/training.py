@@ -82,17 +82,15 @@ def synthetic_batch(exp, model, example: str, seed: int = 0):
     return {"feats": torch.randn((n, model.n_frames, model.n_bins), generator=gen), **labels}
 
 
-def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> dict:
-    """Examples per second of ``name``'s training steps with ``threads`` intra-op threads."""
+def build_trainer(name: str, exp_dir: str):
+    """(trainer, batch): ``name``'s model from its recipe config, set up for training in ``exp_dir``, with
+    a synthetic batch of its shapes."""
     import torch
 
     from speechgen.data.dataset import Cmvn
-    from speechgen.memory import keep_freed_memory
     from speechgen.train.config import build_model, load_config, set_class_counts
     from speechgen.train.trainer import Trainer
 
-    keep_freed_memory()  # SPEECHGEN_MALLOC, set by the parent, chooses
-    torch.set_num_threads(threads)
     config, example = MODELS[name]
     exp = load_config(config, ["trainer.device=cpu", "trainer.tensorboard=false"])
     set_class_counts(exp, {"phone": N_PHONES, "spk": N_SPEAKERS}, "bench/training.py")
@@ -102,9 +100,21 @@ def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> d
     # a joint complex model starts from a trained M (run.sh's --init-from): here from its own weights
     init = model.state_dict() if getattr(model, "freeze_magnitude", False) else None
     model.setup_training(Cmvn(torch.zeros(n_bins).numpy(), torch.ones(n_bins).numpy()), True, init, "itself")
+    trainer = Trainer(exp, model, None, None, exp_dir)
+    model.train()
+    return trainer, batch
+
+
+def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> dict:
+    """Examples per second of ``name``'s training steps with ``threads`` intra-op threads."""
+    import torch
+
+    from speechgen.memory import keep_freed_memory
+
+    keep_freed_memory()  # SPEECHGEN_MALLOC, set by the parent, chooses
+    torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as exp_dir:
-        trainer = Trainer(exp, model, None, None, exp_dir)
-        model.train()
+        trainer, batch = build_trainer(name, exp_dir)
         for _ in range(warmup):
             trainer._train_batch(batch, 1)
         best = float("inf")
@@ -114,7 +124,7 @@ def measure(name: str, threads: int, steps: int, warmup: int, repeats: int) -> d
                 trainer._train_batch(batch, 1)
             best = min(best, time.perf_counter() - start)
     n = batch["feats"].shape[0]
-    return dict(model=name, example=example, threads=threads, batch_size=n,
+    return dict(model=name, example=MODELS[name][1], threads=threads, batch_size=n,
                 ms_per_step=1000 * best / steps, examples_per_s=n * steps / best)
 
 
