@@ -256,3 +256,29 @@ def test_estimate_phase_of_a_joint_model_and_random_phase_of_m():
         m.estimate_phase({}, torch.zeros(33, 5))
     r = random_phase((33, 5), seed=3)
     assert torch.equal(r, random_phase((33, 5), seed=3)) and r.min() >= -math.pi and r.max() < math.pi
+
+
+def test_dilated_phase_layers_give_the_library_convolutions_gradients(monkeypatch):
+    """The phase decoder's dilated layers take their weight gradient on the sub-grids
+    (speechgen.models.conv): the same loss and gradients as nn.Conv2d's own, in float64."""
+    from speechgen.models.conv import DilatedConv2d
+
+    torch.manual_seed(0)
+    model = ComplexSpectrogramVAE(phase_terms=("phase", "gd", "if"),
+                                  **dict(SMALL, phase_layers=4, phase_dilations=[1, 2, 4, 1])).double()
+    assert [m.dilation[0] for m in model.modules() if isinstance(m, DilatedConv2d)] == [1, 2, 4, 1]
+    batch = {k: v.double() if v.is_floating_point() else v for k, v in _batch(t=12).items()}
+
+    def loss_and_grads():
+        model.zero_grad()
+        torch.manual_seed(1)  # the same posterior sample both times
+        loss, _ = model(batch)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    loss, grads = loss_and_grads()
+    monkeypatch.setattr(DilatedConv2d, "forward", torch.nn.Conv2d.forward)
+    ref_loss, ref_grads = loss_and_grads()
+    torch.testing.assert_close(loss, ref_loss, rtol=0, atol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
