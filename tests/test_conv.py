@@ -67,8 +67,15 @@ def test_space_to_batch_stacks_the_zero_padded_sub_grids():
 def test_autocast_takes_the_library_path():
     layer = DilatedConv2d(2, 3, 3, dilation=2)
     x = torch.randn(1, 2, 9, 7)
+    assert layer(x).grad_fn.name() == "_DilatedConv2dFunctionBackward"  # the sub-grid path otherwise
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = layer(x)
     assert y.dtype == torch.bfloat16 and y.grad_fn.name() != "_DilatedConv2dFunctionBackward"
     y.float().sum().backward()
     assert layer.weight.grad is not None
+
+
+def test_off_the_cpu_the_library_path_is_taken():
+    layer = DilatedConv2d(2, 3, 3, dilation=2).to("meta")
+    y = layer(torch.empty(1, 2, 9, 7, device="meta"))
+    assert y.shape == (1, 3, 9, 7) and y.grad_fn.name() != "_DilatedConv2dFunctionBackward"
