@@ -20,10 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
-from training import ROOT, build_trainer  # noqa: E402
-
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from training import build_trainer  # noqa: E402  (puts the repository on sys.path)
 
 
 def main(argv=None) -> int:
