@@ -46,7 +46,7 @@ def write_archive(feats_dir: Path, n: int, seed: int = 0) -> None:
     """``n`` random (FRAMES, BINS) float32 segments -> feats_dir/{feats.ark,feats.scp} + unit cmvn.npz."""
     import kaldiio
 
-    from speechgen.data.dataset import Cmvn
+    from speechgen.data.tables import Cmvn
 
     feats_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -71,7 +71,8 @@ def child(feats_dir: Path, mode: str, workers: int, batch_size: int) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from speechgen.data.dataset import Cmvn, SegmentDataset
+    from speechgen.data.dataset import SegmentDataset
+    from speechgen.data.tables import Cmvn
 
     torch.set_num_threads(1)
     base_kb = rss_now_kb()

@@ -20,7 +20,7 @@ import numpy as np
 
 from speechgen.bin.compute_feats import read_segments
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import read_mapping
+from speechgen.data.tables import read_mapping
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
 
 

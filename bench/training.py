@@ -87,7 +87,7 @@ def build_trainer(name: str, exp_dir: str):
     a synthetic batch of its shapes."""
     import torch
 
-    from speechgen.data.dataset import Cmvn
+    from speechgen.data.tables import Cmvn
     from speechgen.train.config import build_model, load_config, set_class_counts
     from speechgen.train.trainer import Trainer
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from speechgen.data.complex_feats import log_magnitude_phase, spec_to_matrix
-from speechgen.data.dataset import LABEL_TABLES, Cmvn, read_symbol_table
+from speechgen.data.tables import LABEL_TABLES, Cmvn, read_symbol_table
 from speechgen.data.features import SegmentSpecConfig, segment_log_spectrograms
 from speechgen.data.frames import LogMelConfig, log_mel_deltas
 from speechgen.errors import DataError

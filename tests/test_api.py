@@ -111,6 +111,16 @@ def test_a_packed_model_loads_in_a_fresh_python_with_no_recipe_around(trained, t
     assert manifest["results"] == ["| nf | `train_nf` | 1 |"]
 
 
+def test_several_models_pack_in_one_call_named_without_train(trained, tmp_path, capsys):
+    assert pack.main([str(trained), "--out-dir", str(tmp_path / "packed")]) == 0
+    assert f"packed {trained} -> {tmp_path / 'packed' / 'nf.tar.gz'}" in capsys.readouterr().out
+    assert speechgen.load_model(tmp_path / "packed" / "nf.tar.gz").config["model"] == "nf"
+    with pytest.raises(SystemExit):
+        pack.main([str(trained), str(trained), str(tmp_path / "x.tar.gz")])
+    assert "give EXP_DIR OUT, or EXP_DIR... --out-dir DIR" in capsys.readouterr().err
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
 def test_speechgen_encode_writes_the_codes_of_wavs(trained, tmp_path, capsys):
     import kaldiio
     import soundfile as sf

@@ -10,7 +10,8 @@ import yaml
 
 from speechgen.bin import train
 from speechgen.bin.make_logmel_results import _score_cells
-from speechgen.data.dataset import Cmvn, SegmentDataset, lang_class_counts
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import Cmvn, lang_class_counts
 from speechgen.errors import ConfigError
 from speechgen.eval.latent import chance_accuracy, knn_accuracy, latent_structure, silhouette
 from speechgen.eval.manipulation import (class_means, manipulate_and_score, matched_references, mean_shift,

@@ -18,7 +18,7 @@ from speechgen.data.complex_feats import (
     reconstruct_waveform,
     spec_to_matrix,
 )
-from speechgen.data.dataset import Cmvn, read_mapping
+from speechgen.data.tables import Cmvn, read_mapping
 from speechgen.data.validate import validate_data_dir
 from speechgen.errors import ConfigError, DataError
 

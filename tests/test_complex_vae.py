@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from speechgen.data.dataset import Cmvn
+from speechgen.data.tables import Cmvn
 from speechgen.errors import ConfigError
 from speechgen.losses.von_mises import (
     frequency_difference,

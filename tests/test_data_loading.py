@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from speechgen.data import dataset as dataset_module
+from speechgen.data import tables as tables_module
 from speechgen.data.complex_feats import ComplexSpecDataset, compute_log_magnitude_stats
-from speechgen.data.dataset import Cmvn, SegmentDataset, resolve_loading
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import Cmvn, resolve_loading
 from speechgen.data.frames import FrameWindowDataset
 from speechgen.errors import ConfigError, DataError
 from speechgen.train.config import build_model, config_from_dict
@@ -97,8 +98,8 @@ def test_complex_crops_lazy_match_eager(tmp_path):
 def test_auto_loads_lazily_past_the_limit(tmp_path, monkeypatch):
     root = write_feature_dir(tmp_path / "feats", n=8)
     size = (root / "feats.ark").stat().st_size
-    assert dataset_module.archive_bytes(root / "feats.scp") == size
-    monkeypatch.setattr(dataset_module, "EAGER_LIMIT_BYTES", size)
+    assert tables_module.archive_bytes(root / "feats.scp") == size
+    monkeypatch.setattr(tables_module, "EAGER_LIMIT_BYTES", size)
     assert resolve_loading("auto", root / "feats.scp") == "eager"
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two training processes on this machine: two copies
     assert resolve_loading("auto", root / "feats.scp") == "lazy"

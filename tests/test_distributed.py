@@ -17,7 +17,8 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
-from speechgen.data.dataset import Cmvn, SegmentDataset
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import Cmvn
 from speechgen.data.frames import FrameWindowDataset
 from speechgen.errors import ConfigError
 from speechgen.losses.gradient_penalty import gradient_penalty

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from speechgen.data.dataset import Cmvn, SegmentDataset
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import Cmvn
 from speechgen.errors import ConfigError
 from speechgen.models import flows
 from speechgen.models.abilities import Factorised

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from speechgen.bin.compute_cmvn import compute_cmvn
-from speechgen.data.dataset import Cmvn
-from speechgen.data.frames import (LOGMEL_PHONES, SILENCE_ID, FrameWindowDataset, LogMelConfig, frame_centres,
-                                   frame_labels, log_mel_deltas, num_feature_frames, phone61_to_id,
-                                   phone_run_centres, read_feature_dir)
+from speechgen.data.tables import Cmvn
+from speechgen.data.frames import (FrameWindowDataset, LogMelConfig, frame_centres, frame_labels, log_mel_deltas,
+                                   num_feature_frames, phone_run_centres, read_feature_dir)
+from speechgen.data.phones import LOGMEL_PHONES, SILENCE_ID, phone61_to_id
 from speechgen.data.phones import PHONES_48, PHONES_61
 from speechgen.data.timit import Utterance
 from speechgen.data.timit_split import CORE_TEST_SPEAKERS, DEV_SPEAKERS, speaker_split, standard_split

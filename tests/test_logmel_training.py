@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from speechgen.bin import eval_logmel, make_logmel_results, train
-from speechgen.data.dataset import Cmvn
+from speechgen.data.tables import Cmvn
 from speechgen.data.frames import FrameWindowDataset
 from speechgen.eval.animation import EpochFigureHook
 from speechgen.train.config import build_model, config_from_dict

@@ -103,7 +103,8 @@ def test_a_users_wav_through_the_trained_and_packed_models(chime_debug_run, tmp_
 @pytest.mark.slow
 def test_chime4_path_feeds_the_data_and_feature_stages(tmp_path):
     chime = make_fake_chime4(tmp_path / "CHiME4")
-    out = run_recipe(tmp_path, "--chime4", chime, "--stop-stage", "1")
+    # one feature job and no speed perturbation: the shared debug run covers those on the embedded corpus
+    out = run_recipe(tmp_path, "--chime4", chime, "--stop-stage", "1", "--nj", "1", "--speed-perturb", "")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     test_utts = (tmp_path / "data" / "test" / "wav.scp").read_text()
     assert "F05_440C020I_PED" in test_utts and "M05_443C020S_BUS" in test_utts

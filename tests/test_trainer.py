@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from speechgen.data.dataset import Cmvn, SegmentDataset
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import Cmvn
 from speechgen.errors import TrainingError
 from speechgen.train.config import build_model, config_from_dict
 from speechgen.train.trainer import Trainer

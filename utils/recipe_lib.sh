@@ -365,16 +365,22 @@ training_done() {
 # pack_models N DIR...: each trained model dir (exp/train_<name> or exp/<name>) packed into one file,
 # $exp/packed/<name>.tar.gz (speechgen-pack: weights, config, feature settings, label tables and the
 # model's rows of $exp/RESULTS.md), for speechgen.load_model and speechgen-convert/-resynth anywhere.
-# A pack whose checkpoint and results are unchanged is kept.
+# A pack whose checkpoint and results are unchanged is kept; the others are packed in one process.
 pack_models() {
-  local n=$1 d name
+  local n=$1 d name todo=()
   shift
   for d; do
     name=$(basename "$d")
     name=${name#train_}
     fresh "$n" "$exp/packed/$name.tar.gz" "$exp/packed/.$name.stamp" "" "$d/best.pt" "$exp/RESULTS.md" && continue
-    speechgen-pack "$d" "$exp/packed/$name.tar.gz"
-    write_stamp "$exp/packed/.$name.stamp" "" "$d/best.pt" "$exp/RESULTS.md"
+    todo+=("$d")
   done
+  if [ ${#todo[@]} -gt 0 ]; then
+    speechgen-pack "${todo[@]}" --out-dir "$exp/packed"
+    for d in "${todo[@]}"; do
+      name=$(basename "$d")
+      write_stamp "$exp/packed/.${name#train_}.stamp" "" "$d/best.pt" "$exp/RESULTS.md"
+    done
+  fi
   log "$n" "packed models in $exp/packed/"
 }

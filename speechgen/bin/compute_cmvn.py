@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from speechgen.bin import command
-from speechgen.data.dataset import Cmvn
+from speechgen.data.tables import Cmvn
 
 
 def compute_cmvn(feats_dir: Path, floor: float = 1e-3) -> Cmvn:

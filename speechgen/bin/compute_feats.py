@@ -22,7 +22,7 @@ from speechgen.data.ark import ark_writer
 from speechgen.bin import command
 from speechgen.corpora.writer import PHONE_SEGMENTS
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import check_finite, read_mapping
+from speechgen.data.tables import check_finite, read_mapping
 from speechgen.data.validate import parse_time, read_table
 from speechgen.data.features import SegmentSpecConfig, analysis_starts, segment_log_spectrograms
 from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic

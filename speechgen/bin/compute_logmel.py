@@ -19,7 +19,7 @@ import yaml
 from speechgen.data.ark import ark_writer
 from speechgen.bin import command
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import check_finite
+from speechgen.data.tables import check_finite
 from speechgen.data.frames import LogMelConfig, frame_labels, log_mel_deltas, num_feature_frames
 from speechgen.data.jobs import check_job, gather_job_lines, job_share, write_lines_atomic
 from speechgen.data.timit import read_data_dir

@@ -35,7 +35,7 @@ from speechgen.bin import command
 from speechgen.data.audio import load_wav, save_wav
 from speechgen.data.chime4 import DEMO_UTTERANCES
 from speechgen.data.complex_feats import log_magnitude_phase, matrix_to_spec, read_num_samples, read_stft_config
-from speechgen.data.dataset import read_mapping
+from speechgen.data.tables import read_mapping
 from speechgen.errors import ConfigError, DataError
 from speechgen.models.abilities import model_name
 from speechgen.models.complex_vae import GLA_MOMENTUM, ComplexSpectrogramVAE, random_phase

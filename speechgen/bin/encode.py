@@ -17,7 +17,8 @@ from speechgen.api import load_model
 from speechgen.bin import command
 from speechgen.data.ark import ark_writer
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import SegmentDataset, read_mapping
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import read_mapping
 from speechgen.errors import ConfigError
 from speechgen.models.abilities import Encoder, Factorised, require
 from speechgen.progress import progress

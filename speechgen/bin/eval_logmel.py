@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from speechgen.bin import command
-from speechgen.data.frames import LOGMEL_PHONES, FrameWindowDataset
+from speechgen.data.frames import FrameWindowDataset
+from speechgen.data.phones import LOGMEL_PHONES
 from speechgen.errors import DataError
 from speechgen.eval.animation import (EpochFigureHook, phone_conditional, plot_phone_tsne, plot_window_grid,
                                       sample, static_part)

@@ -12,12 +12,13 @@ import torch
 from speechgen.bin import command
 from speechgen.bin.compute_feats import read_segments
 from speechgen.data.audio import load_wav, save_wav
-from speechgen.data.dataset import SegmentDataset, lang_class_counts, read_mapping, read_symbol_table
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import FACTORS, lang_class_counts, read_mapping, read_symbol_table
 from speechgen.errors import DataError
 from speechgen.data.features import SegmentSpecConfig, analysis_starts
 from speechgen.eval.examples import plot_examples, segment_phase, segments_to_audio
 from speechgen.eval.conversion import factor_class_means, save_class_means
-from speechgen.eval.manipulation import FACTORS, batched, manipulate_and_score
+from speechgen.eval.manipulation import batched, manipulate_and_score
 from speechgen.models.abilities import Decoder, Encoder, Factorised, model_name, require
 from speechgen.models.classifier import MLPClassifier
 from speechgen.train.load import load_experiment

@@ -3,7 +3,8 @@
 ``speechgen-pack EXP_DIR OUT.tar.gz`` writes ``model/`` with the config, the chosen checkpoint, the
 normalisation, the feature settings, the label tables and ``manifest.yaml`` (speechgen version, the
 model, what it was trained on, its training summary and its rows of the recipe's RESULTS.md). Nothing of the recipe's folders is needed to
-load it.
+load it. ``speechgen-pack EXP_DIR... --out-dir DIR`` packs several models in one process, each to
+``DIR/<name>.tar.gz`` (the exp dir's name without ``train_``).
 """
 from __future__ import annotations
 
@@ -73,24 +74,47 @@ def pack(exp_dir: Path, out: Path, checkpoint: str = "best.pt") -> Path:
     return out
 
 
+def pack_name(exp_dir: Path) -> str:
+    """The packed file's name for an exp dir: ``exp/train_fdnf`` -> ``fdnf.tar.gz``."""
+    name = exp_dir.resolve().name
+    return (name[len("train_"):] if name.startswith("train_") else name) + ".tar.gz"
+
+
+def pack_one(exp_dir: Path, out: Path, checkpoint: str) -> None:
+    """Pack one exp dir, first computing the class means that speechgen-convert needs of a segment model."""
+    config = exp_dir / "config.yaml"
+    if config.is_file() and load_yaml(config.read_text()).get("data", "segments") == "segments":
+        try:  # what speechgen-convert needs of a segment model
+            ensure_class_means(exp_dir)
+        except SpeechgenError as err:
+            print(f"packing without the class means of the codes: {err}", file=sys.stderr)
+    out = pack(exp_dir, out, checkpoint)
+    print(f"packed {exp_dir} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
 @command("speechgen-pack")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="speechgen-pack",
+        usage="speechgen-pack EXP_DIR OUT [--checkpoint NAME]\n       speechgen-pack EXP_DIR... --out-dir DIR "
+              "[--checkpoint NAME]",
         description="Pack a trained model (weights, config, normalisation, feature settings, label tables and a "
-                    "manifest) into OUT (.tar.gz), loadable anywhere with speechgen.load_model(OUT).")
-    p.add_argument("exp_dir", type=Path, help="the model's exp dir (written by speechgen-train)")
-    p.add_argument("out", type=Path, help="the packed file, e.g. fdnf.tar.gz")
-    p.add_argument("--checkpoint", default="best.pt", help="the weights packed (a file of EXP_DIR)")
+                    "manifest) into OUT (.tar.gz), loadable anywhere with speechgen.load_model(OUT); with --out-dir, "
+                    "pack each EXP_DIR into DIR/<name>.tar.gz (the dir's name without train_).")
+    p.add_argument("paths", nargs="+", type=Path, metavar="EXP_DIR",
+                   help="the model's exp dir (written by speechgen-train), then OUT, the packed file (e.g. "
+                        "fdnf.tar.gz); with --out-dir, exp dirs only")
+    p.add_argument("--out-dir", type=Path, help="pack every EXP_DIR into this folder, as <name>.tar.gz")
+    p.add_argument("--checkpoint", default="best.pt", help="the weights packed (a file of each EXP_DIR)")
     args = p.parse_args(argv)
-    config = args.exp_dir / "config.yaml"
-    if config.is_file() and load_yaml(config.read_text()).get("data", "segments") == "segments":
-        try:  # what speechgen-convert needs of a segment model
-            ensure_class_means(args.exp_dir)
-        except SpeechgenError as err:
-            print(f"packing without the class means of the codes: {err}", file=sys.stderr)
-    out = pack(args.exp_dir, args.out, args.checkpoint)
-    print(f"packed {args.exp_dir} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    if args.out_dir is not None:
+        jobs = [(d, args.out_dir / pack_name(d)) for d in args.paths]
+    elif len(args.paths) == 2:
+        jobs = [tuple(args.paths)]
+    else:
+        p.error("give EXP_DIR OUT, or EXP_DIR... --out-dir DIR")
+    for exp_dir, out in jobs:
+        pack_one(exp_dir, out, args.checkpoint)
     return 0
 
 

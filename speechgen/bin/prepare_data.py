@@ -18,7 +18,7 @@ from speechgen.bin import command
 from speechgen.corpora import KINDS, Corpus, Utterance, open_corpus
 from speechgen.corpora.chime4 import KNOWN_SETS
 from speechgen.corpora.writer import write_data_dirs
-from speechgen.data.frames import write_phone_table
+from speechgen.data.phones import write_phone_table
 from speechgen.data.timit import SPLITS, split_utterances, write_fdnf_dirs
 from speechgen.data.timit_split import speaker_split
 from speechgen.errors import ConfigError, DataError

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from speechgen.bin import command
-from speechgen.data.dataset import Cmvn, lang_class_counts
+from speechgen.data.tables import Cmvn, lang_class_counts
 from speechgen.train.config import build_data_kind, build_model, load_config, set_class_counts
 from speechgen.train.distributed import is_main_process
 from speechgen.train.files import load_checkpoint

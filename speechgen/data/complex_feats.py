@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from speechgen.data.ark import ark_writer
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import Cmvn, check_finite, open_feats_scp, read_mapping, read_matrix, resolve_loading
+from speechgen.data.tables import Cmvn, check_finite, open_feats_scp, read_mapping, read_matrix, resolve_loading
 from speechgen.data.jobs import gather_job_lines, job_share, write_lines_atomic
 from speechgen.errors import DataError
 from speechgen.signal.stft import STFTConfig, istft
@@ -131,7 +131,7 @@ class ComplexSpecDataset(Dataset):
     otherwise the one crop per utterance is centred. ``load``: ``eager`` computes every utterance's
     log-magnitude and phase once and keeps them; ``lazy`` reads the utterance from the archive on each
     access and computes them on the crop only; ``auto`` picks by size
-    (:func:`speechgen.data.dataset.resolve_loading`).
+    (:func:`speechgen.data.tables.resolve_loading`).
     """
 
     def __init__(self, feats_dir: str | os.PathLike, cmvn: Cmvn, segment_frames: int = 64,

@@ -11,7 +11,7 @@ deltas and delta-deltas (Kaldi's regression window), 120 dims per frame. Frame `
 labelled by the phone covering that centre sample.
 
 Labels: the 48-phone set of ``speechgen.data.phones`` plus the glottal stop ``q``, with the ids of
-the seed's table (:data:`LOGMEL_PHONES`, 49 ids; ``sil`` = 37, ``q`` = 33).
+the seed's table (:data:`speechgen.data.phones.LOGMEL_PHONES`, 49 ids; ``sil`` = 37, ``q`` = 33).
 
 Feature dirs hold ``feats.scp`` (each utterance ``(N, 120)`` float32) and ``ali.scp`` (each
 utterance ``(N,)`` int32 phone ids), Kaldi ark/scp keyed by utterance.
@@ -27,34 +27,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from speechgen.data.dataset import Cmvn, open_feats_scp, read_matrix, resolve_loading
-from speechgen.data.phones import map_phone
+from speechgen.data.phones import LOGMEL_PHONES, SILENCE_ID, phone61_to_id
+from speechgen.data.tables import Cmvn, open_feats_scp, read_matrix, resolve_loading
 from speechgen.errors import ConfigError, DataError
 from speechgen.signal.deltas import add_deltas
 from speechgen.signal.mel import mel_filterbank
 from speechgen.signal.stft import get_window
 
-# The seed's phone table: the 48-phone set with q kept, in the seed's id order (note cl = 40).
-LOGMEL_PHONES: Tuple[str, ...] = (
-    "aa", "ae", "ah", "ao", "aw", "ax", "ay", "b", "ch", "d", "dh", "dx", "eh", "el", "en", "epi", "er",
-    "ey", "f", "g", "hh", "ih", "ix", "iy", "jh", "k", "l", "m", "n", "ng", "ow", "oy", "p", "q", "r",
-    "s", "sh", "sil", "t", "th", "cl", "uh", "uw", "v", "vcl", "w", "y", "z", "zh",
-)
-LOGMEL_PHONE_TO_ID: Dict[str, int] = {p: i for i, p in enumerate(LOGMEL_PHONES)}
-SILENCE_ID = LOGMEL_PHONE_TO_ID["sil"]
 WINDOW_CENTRES = ("frames", "phone_runs")  # FrameWindowDataset's centres
 WINDOW_EDGES = ("clamp", "zero", "drop")  # and what its windows do at utterance edges
-
-
-def phone61_to_id(p61: str) -> int:
-    """A TIMIT-61 label -> its id in :data:`LOGMEL_PHONES` (61 -> 48 fold; ``q`` keeps its own id 33)."""
-    p48 = map_phone(p61, to=48)
-    return LOGMEL_PHONE_TO_ID["q" if p48 is None else p48]
-
-
-def write_phone_table(path: str | Path) -> None:
-    """Write :data:`LOGMEL_PHONES` as a Kaldi symbol table (``phone id`` lines, in id order)."""
-    Path(path).write_text("".join(f"{p} {i}\n" for i, p in enumerate(LOGMEL_PHONES)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,7 +246,7 @@ class FrameWindowDataset(Dataset):
     epoch given to :meth:`set_epoch` (the trainer calls it before each epoch). ``load="eager"`` reads
     every frame into one (N, D) array ``feats``; ``"lazy"`` keeps only the labels and reads a window's
     utterance from the archive when the window is asked for; ``"auto"`` picks by size
-    (:func:`speechgen.data.dataset.resolve_loading`).
+    (:func:`speechgen.data.tables.resolve_loading`).
     """
 
     def __init__(self, feats_dir: str | Path, cmvn: Optional[Cmvn] = None, window: int = 9,

@@ -7,6 +7,9 @@ closures fold to ``cl``/``vcl`` in the 48-set and to ``sil`` in the 39-set, ``h#
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Dict, Tuple
+
 from speechgen.errors import DataError
 
 SILENCE = "sil"
@@ -120,3 +123,24 @@ def map_phone(p61: str, to: int = 39) -> str | None:
             f"({' '.join(PHONES_61)}): fix the label in the .PHN / phones file"
         )
     return _TO_48[key] if to == 48 else _TO_39[key]
+
+
+# The seed's phone table: the 48-phone set with q kept, in the seed's id order (note cl = 40).
+LOGMEL_PHONES: Tuple[str, ...] = (
+    "aa", "ae", "ah", "ao", "aw", "ax", "ay", "b", "ch", "d", "dh", "dx", "eh", "el", "en", "epi", "er",
+    "ey", "f", "g", "hh", "ih", "ix", "iy", "jh", "k", "l", "m", "n", "ng", "ow", "oy", "p", "q", "r",
+    "s", "sh", "sil", "t", "th", "cl", "uh", "uw", "v", "vcl", "w", "y", "z", "zh",
+)
+LOGMEL_PHONE_TO_ID: Dict[str, int] = {p: i for i, p in enumerate(LOGMEL_PHONES)}
+SILENCE_ID = LOGMEL_PHONE_TO_ID["sil"]
+
+
+def phone61_to_id(p61: str) -> int:
+    """A TIMIT-61 label -> its id in :data:`LOGMEL_PHONES` (61 -> 48 fold; ``q`` keeps its own id 33)."""
+    p48 = map_phone(p61, to=48)
+    return LOGMEL_PHONE_TO_ID["q" if p48 is None else p48]
+
+
+def write_phone_table(path: str | Path) -> None:
+    """Write :data:`LOGMEL_PHONES` as a Kaldi symbol table (``phone id`` lines, in id order)."""
+    Path(path).write_text("".join(f"{p} {i}\n" for i, p in enumerate(LOGMEL_PHONES)))

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from speechgen.data.dataset import Cmvn  # noqa: E402
+from speechgen.data.tables import Cmvn  # noqa: E402
 from speechgen.eval.plots import save_figure  # noqa: E402
 from speechgen.models.abilities import Reconstructor, Sampler, model_name  # noqa: E402
 

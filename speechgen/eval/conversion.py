@@ -19,9 +19,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from speechgen.data.dataset import SegmentDataset, lang_class_counts
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import FACTORS, lang_class_counts
 from speechgen.eval.examples import segment_phase, segments_to_audio
-from speechgen.eval.manipulation import FACTORS, batched, class_means, factor_slice
+from speechgen.eval.manipulation import batched, class_means, factor_slice
 from speechgen.errors import DataError
 from speechgen.models.abilities import Encoder, require
 from speechgen.train.load import load_experiment

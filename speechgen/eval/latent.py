@@ -17,7 +17,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from speechgen.eval.manipulation import FACTORS
+from speechgen.data.tables import FACTORS
 from speechgen.eval.tsne import CodeSet, subsample
 
 

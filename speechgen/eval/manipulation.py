@@ -24,10 +24,9 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
+from speechgen.data.tables import FACTORS
 from speechgen.eval.frechet import ClassifierScorer, frechet_distance
 from speechgen.models.abilities import Decoder, Encoder, Factorised, require
-
-FACTORS = ("phone", "spk")
 
 
 def other_factor(factor: str) -> str:

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 from speechgen.corpora.writer import PHONE_SEGMENTS
 from speechgen.errors import DataError
-from speechgen.eval.manipulation import FACTORS
+from speechgen.data.tables import FACTORS
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

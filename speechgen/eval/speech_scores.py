@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from speechgen.data.audio import load_wav
-from speechgen.data.dataset import read_mapping
+from speechgen.data.tables import read_mapping
 from speechgen.errors import DataError
 from speechgen.eval.report import markdown_table
 from speechgen.yaml_io import load_yaml

@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from speechgen.data.dataset import Cmvn
+from speechgen.data.tables import Cmvn
 from speechgen.data.features import SegmentSpecConfig
 from speechgen.eval.examples import segments_to_audio
 from speechgen.eval.plots import plt

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence
 import kaldiio
 import numpy as np
 
-from speechgen.data.dataset import read_mapping
+from speechgen.data.tables import read_mapping
 from speechgen.errors import DataError
 from speechgen.progress import progress
 

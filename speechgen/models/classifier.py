@@ -10,11 +10,10 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch import nn
 
+from speechgen.data.tables import FACTORS
 from speechgen.errors import ConfigError
 from speechgen.models.abilities import Encoder
 from speechgen.models.base import MODELS, GenerativeModel
-
-FACTORS = ("phone", "spk")
 
 
 @MODELS.register("mlp_classifier")

@@ -35,12 +35,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from speechgen.data.tables import FACTORS
 from speechgen.errors import ConfigError
 from speechgen.models.abilities import Autoencoder, Density, Factorised, Labels, Sampler, check_labels
 from speechgen.models.base import MODELS, GenerativeModel
 
 LOG_2PI = math.log(2.0 * math.pi)
-FACTORS = ("phone", "spk")
 
 
 def _zero_logdet(x: torch.Tensor) -> torch.Tensor:

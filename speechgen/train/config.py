@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
-from speechgen.data.dataset import FEATS_LOADING
+from speechgen.data.tables import FEATS_LOADING
 from speechgen.errors import ConfigError
 from speechgen.models import MODELS
 from speechgen.models.registry import check_kwargs
@@ -66,7 +66,7 @@ class TrainerConfig:
     num_workers: int = 0  # DataLoader worker processes (each process of a torchrun launch has its own)
     device: str = "auto"  # auto | cpu | cuda | cuda:N (several torchrun processes: cuda = cuda:LOCAL_RANK)
     amp: str = "none"  # mixed precision: none | bf16 (autocast, CPU or CUDA) | fp16 (autocast + GradScaler, CUDA)
-    feats_loading: str = "auto"  # eager (in memory) | lazy (read per item) | auto (see speechgen.data.dataset)
+    feats_loading: str = "auto"  # eager (in memory) | lazy (read per item) | auto (see speechgen.data.tables)
     best_metric: str = "loss"  # a key of the validation stats, lower is better
     keep_epoch_snapshots: int = 0  # 0 keeps every epoch<N>.pt; N>0 keeps the last N
     valid_interval: int = 1  # validate every N epochs

@@ -20,9 +20,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from speechgen.data.complex_feats import ComplexSpecDataset, read_stft_config
-from speechgen.data.dataset import Cmvn, SegmentDataset, read_symbol_table
+from speechgen.data.dataset import SegmentDataset
+from speechgen.data.tables import Cmvn, read_symbol_table
 from speechgen.data.features import SegmentSpecConfig
-from speechgen.data.frames import LOGMEL_PHONES, WINDOW_CENTRES, WINDOW_EDGES, FrameWindowDataset, LogMelConfig
+from speechgen.data.frames import WINDOW_CENTRES, WINDOW_EDGES, FrameWindowDataset, LogMelConfig
+from speechgen.data.phones import LOGMEL_PHONES
 from speechgen.errors import ConfigError
 from speechgen.models.abilities import Reconstructor
 from speechgen.models.registry import Registry

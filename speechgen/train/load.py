@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 
-from speechgen.data.dataset import Cmvn
+from speechgen.data.tables import Cmvn
 from speechgen.errors import DataError
 from speechgen.train.config import build_model, config_from_dict
 from speechgen.train.files import load_weights
