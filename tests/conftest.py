@@ -32,9 +32,11 @@ def pytest_configure(config):
 
 
 def _debug_recipe_command(recipe: str, root, args) -> Tuple[List[str], Dict[str, str]]:
+    """The command and environment of ``run.sh --debug true`` into ``root``; ``{root}`` in an arg is ``root``."""
     env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
     dirs = ["--corpus-dir", root / "corpus", "--data", root / "data", "--dump", root / "dump", "--exp", root / "exp"]
-    return ["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs), *map(str, args)], env
+    return (["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs),
+             *(str(a).format(root=root) for a in args)], env)
 
 
 def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subprocess.CompletedProcess:
@@ -44,28 +46,47 @@ def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subproces
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
-#: the debug runs that tests share, one per recipe and test session: the fixture that gives one ->
-#: (recipe, run.sh options, timeout in s). A session that selects a test needing one starts it in the
-#: background as soon as the tests are collected, so that the three runs (each a chain of short
-#: commands that keeps one to two cores busy) and the other tests share the cores.
+def _fake_chime4(root: Path) -> None:
+    from chime_complex_helpers import make_fake_chime4  # it imports this module
+
+    make_fake_chime4(root / "CHiME4")
+
+
+#: the debug runs that tests share, one per recipe (or corpus path) and test session: the fixture that
+#: gives one -> (recipe, run.sh options, timeout in s, what to write into its root first). A session that
+#: selects a test needing one starts it in the background as soon as the tests are collected, so that the
+#: runs (each a chain of short commands that keeps one to two cores busy) and the other tests share the
+#: cores.
 CHIME_DEBUG_MODELS = "PCA M J3 J7"  # the unit tests build every config
 SHARED_DEBUG_RUNS = {  # shortest first: the tests of each run go last in this order
-    "chime_debug_run": ("chime_complex", ("--models", CHIME_DEBUG_MODELS), 600),
-    "logmel_debug_run": ("timit_logmel", (), 900),
-    "fdnf_debug_run": ("timit_fdnf", (), 1500),
+    # the CHiME-4 data path on a fake tree: one feature job, no speed perturbation (chime_debug_run has both)
+    "chime4_features_run": ("chime_complex", ("--chime4", "{root}/CHiME4", "--stop-stage", "1", "--nj", "1",
+                                              "--speed-perturb", ""), 600, _fake_chime4),
+    "chime_debug_run": ("chime_complex", ("--models", CHIME_DEBUG_MODELS), 600, None),
+    "logmel_debug_run": ("timit_logmel", (), 900, None),
+    "fdnf_debug_run": ("timit_fdnf", (), 1500, None),
 }
+
+
+#: how much lower the shared runs' scheduling priority is than the test process's (see BackgroundRun)
+BACKGROUND_NICENESS = 10
 
 
 class BackgroundRun:
     """One shared debug run, started in the background; ``result()`` waits for it like ``subprocess.run``."""
 
     def __init__(self, config, fixture: str):
-        recipe, args, self.timeout = SHARED_DEBUG_RUNS[fixture]
+        recipe, args, self.timeout, setup = SHARED_DEBUG_RUNS[fixture]
         self.root = config._tmp_path_factory.mktemp(recipe)  # what the tmp_path_factory fixture uses
+        if setup is not None:
+            setup(self.root)
         self.cmd, env = _debug_recipe_command(recipe, self.root, args)
         self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=self._err, text=True, env=env)
+        # at a lower priority: the tests that run meanwhile, one at a time, keep a core, and the runs (two
+        # jobs at a time each) take what is left, then both cores once those tests are done
+        self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=self._err, text=True, env=env,
+                                     preexec_fn=lambda: os.nice(BACKGROUND_NICENESS))
         self._result: Optional[subprocess.CompletedProcess] = None
 
     def result(self) -> subprocess.CompletedProcess:
@@ -140,6 +161,11 @@ def logmel_debug_run(request):
 
 @pytest.fixture(scope="session")
 def chime_debug_run(request):
+    return shared_debug_run(request)
+
+
+@pytest.fixture(scope="session")
+def chime4_features_run(request):
     return shared_debug_run(request)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chime_complex_helpers import DEBUG_MODELS, make_fake_chime4, run_recipe, tone
+from chime_complex_helpers import DEBUG_MODELS, run_recipe, tone
 
 
 @pytest.mark.slow
@@ -101,14 +101,12 @@ def test_a_users_wav_through_the_trained_and_packed_models(chime_debug_run, tmp_
 
 
 @pytest.mark.slow
-def test_chime4_path_feeds_the_data_and_feature_stages(tmp_path):
-    chime = make_fake_chime4(tmp_path / "CHiME4")
-    # one feature job and no speed perturbation: the shared debug run covers those on the embedded corpus
-    out = run_recipe(tmp_path, "--chime4", chime, "--stop-stage", "1", "--nj", "1", "--speed-perturb", "")
+def test_chime4_path_feeds_the_data_and_feature_stages(chime4_features_run):
+    root, out = chime4_features_run  # stages 0-1 on a fake CHiME-4 tree (conftest.py)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    test_utts = (tmp_path / "data" / "test" / "wav.scp").read_text()
+    test_utts = (root / "data" / "test" / "wav.scp").read_text()
     assert "F05_440C020I_PED" in test_utts and "M05_443C020S_BUS" in test_utts
-    assert (tmp_path / "dump" / "test" / "feats.scp").is_file()
+    assert (root / "dump" / "test" / "feats.scp").is_file()
     assert "clean speech of CHiME-4" in out.stdout
 
 

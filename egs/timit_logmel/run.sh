@@ -32,7 +32,7 @@
 # Usage: ./run.sh [--corpus-path /path/to/corpus --corpus KIND] [--stage N] [--stop-stage M] [options]
 #   e.g. ./run.sh --corpus timit --corpus-path /data/TIMIT   (--timit /data/TIMIT for short)
 #        ./run.sh --stage 3          re-train (finished epochs are kept; training resumes)
-#        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in 1-2 minutes (CI)
+#        ./run.sh --debug true       tiny corpus and conf/*_debug.yaml: the whole recipe in about 70 s (CI)
 #        ./run.sh --stage 2 --ngpu 4 train on 4 GPUs (torchrun, DistributedDataParallel)
 set -euo pipefail
 
@@ -78,7 +78,7 @@ export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
 
 if [ "$debug" = true ]; then
   n_female=${SPEECHGEN_DEBUG_FEMALE:-3}; n_male=${SPEECHGEN_DEBUG_MALE:-3}; synth_sentences=6
-  nj=1; split="corpus|speakers:1,1"; windows_per_epoch=2000; valid_windows=500; eval_windows=500; tsne_points=200
+  split="corpus|speakers:1,1"; windows_per_epoch=2000; valid_windows=500; eval_windows=500; tsne_points=200
 fi
 for m in $models classifier_phone; do
   [ -f "$(conf_of "$m")" ] || { echo "$0: no config $(conf_of "$m") for model '$m'" >&2; exit 1; }
