@@ -85,8 +85,8 @@ class BackgroundRun:
         self.started = time.monotonic()
         # at a lower priority: the tests that run meanwhile, one at a time, keep a core, and the runs (two
         # jobs at a time each) take what is left, then both cores once those tests are done
-        self.proc = subprocess.Popen(self.cmd, stdout=self._out, stderr=self._err, text=True, env=env,
-                                     preexec_fn=lambda: os.nice(BACKGROUND_NICENESS))
+        self.proc = subprocess.Popen(["nice", "-n", str(BACKGROUND_NICENESS), *self.cmd], stdout=self._out,
+                                     stderr=self._err, text=True, env=env)
         self._result: Optional[subprocess.CompletedProcess] = None
 
     def result(self) -> subprocess.CompletedProcess:
