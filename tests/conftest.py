@@ -32,11 +32,9 @@ def pytest_configure(config):
 
 
 def _debug_recipe_command(recipe: str, root, args) -> Tuple[List[str], Dict[str, str]]:
-    """The command and environment of ``run.sh --debug true`` into ``root``; ``{root}`` in an arg is ``root``."""
     env = dict(os.environ, SPEECHGEN_USE_CURRENT_ENV="1")
     dirs = ["--corpus-dir", root / "corpus", "--data", root / "data", "--dump", root / "dump", "--exp", root / "exp"]
-    return (["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs),
-             *(str(a).format(root=root) for a in args)], env)
+    return ["bash", str(ROOT / "egs" / recipe / "run.sh"), "--debug", "true", *map(str, dirs), *map(str, args)], env
 
 
 def run_debug_recipe(recipe: str, root, *args, timeout: int = 1500) -> subprocess.CompletedProcess:
@@ -53,10 +51,10 @@ def _fake_chime4(root: Path) -> None:
 
 
 #: the debug runs that tests share, one per recipe (or corpus path) and test session: the fixture that
-#: gives one -> (recipe, run.sh options, timeout in s, what to write into its root first). A session that
-#: selects a test needing one starts it in the background as soon as the tests are collected, so that the
-#: runs (each a chain of short commands that keeps one to two cores busy) and the other tests share the
-#: cores.
+#: gives one -> (recipe, run.sh options with ``{root}`` for the run's root, timeout in s, what to write
+#: into its root first). A session that selects a test needing one starts it in the background as soon
+#: as the tests are collected, so that the runs (each a chain of short commands that keeps one to two
+#: cores busy) and the other tests share the cores.
 CHIME_DEBUG_MODELS = "PCA M J3 J7"  # the unit tests build every config
 SHARED_DEBUG_RUNS = {  # shortest first: the tests of each run go last in this order
     # the CHiME-4 data path on a fake tree: one feature job, no speed perturbation (chime_debug_run has both)
@@ -80,7 +78,7 @@ class BackgroundRun:
         self.root = config._tmp_path_factory.mktemp(recipe)  # what the tmp_path_factory fixture uses
         if setup is not None:
             setup(self.root)
-        self.cmd, env = _debug_recipe_command(recipe, self.root, args)
+        self.cmd, env = _debug_recipe_command(recipe, self.root, [a.format(root=self.root) for a in args])
         self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         self.started = time.monotonic()
         # at a lower priority: the tests that run meanwhile, one at a time, keep a core, and the runs (two
