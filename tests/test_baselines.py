@@ -2,6 +2,7 @@
 accuracy and silhouette of codes, class-matched naturalness, class counts from the lang dir and the
 DNFs' class means started from the data."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -288,6 +289,24 @@ def test_readme_block_is_regenerated_from_the_runs_and_a_missing_block_is_named(
     assert "| paper: f-DNF | 0.623 | -0.076 | 0.700 | -0.017 |  |  |" in lines
     assert make_results.main([*args[:-4], "--block", "missing"]) == 1
     assert "no block 'missing'" in capsys.readouterr().err
+
+
+def test_a_model_whose_name_holds_train_keeps_its_row_and_its_name(tmp_path):
+    from speechgen.bin.pack import pack_name
+    from speechgen.eval.report import exp_model_name, summary_tables
+
+    assert exp_model_name("exp/train_fdnf") == "fdnf" and exp_model_name("exp/classifier_phone") == "classifier_phone"
+    assert exp_model_name(Path("exp/train_pretrain_nf")) == "pretrain_nf" and exp_model_name("my_train_x") == "my_train_x"
+    assert pack_name(tmp_path / "train_pretrain_nf") == "pretrain_nf.tar.gz"
+    stat = {"moved_before": [0.0, 0.0], "moved_after": [0.5, 0.0], "moved_delta": [0.5, 0.01],
+            "other_before": [0.5, 0.0], "other_after": [0.4, 0.0], "other_delta": [-0.1, 0.01], "pairs": 4,
+            "naturalness": {"fd": 20.0, "fd_real": 1.0, "fd_unchanged": 50.0, "fd_pairs": 4}}
+    for name in ("identity", "pretrain_nf"):
+        d = tmp_path / "exp" / f"train_{name}" / "manipulation"
+        d.mkdir(parents=True)
+        (d / "results.json").write_text(json.dumps({"model": name, "phone": stat, "spk": stat}))
+    lines = summary_tables(tmp_path / "exp", ["identity", "pretrain_nf"]).splitlines()
+    assert [line.split(" |")[0] for line in lines[2:4]] == ["| identity", "| pretrain_nf"]
 
 
 def test_the_data_table_counts_utterances_from_the_phone_segments(tmp_path):

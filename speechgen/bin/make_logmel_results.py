@@ -17,7 +17,7 @@ import numpy as np
 
 from speechgen.bin import command
 from speechgen.data.frames import phone_run_centres
-from speechgen.eval.report import markdown_table, replace_block
+from speechgen.eval.report import exp_model_name, markdown_table, replace_block
 from speechgen.yaml_io import load_yaml
 
 SETS = ("train", "dev", "test")
@@ -94,13 +94,13 @@ def model_rows(exp_root: Path, rel_to: Path, order: Sequence[str]) -> List[List[
     baselines = _baselines(exp_root)
     rank = {name: i for i, name in enumerate(order)}
     rows = []
-    for d in sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name)):
+    for d in sorted(found, key=lambda d: (rank.get(exp_model_name(d), len(rank)), d.name)):
         s, summary = found[d], _read_json(d / "summary.json")
         figures = [_link(d / "loss.png", rel_to, "loss"), _link(d / "figures" / "epochs.gif", rel_to, "epochs gif"),
                    _link(d / "figures" / "samples.png", rel_to, "samples"),
                    _link(d / "figures" / "tsne.png", rel_to, "t-SNE")]
         base = baselines.get(f"pca{_latent_dim(d)}", baselines.get("pca32", {}))
-        name = d.name[len("train_"):] if d.name.startswith("train_") else d.name
+        name = exp_model_name(d)
         rows.append([f"{name} ({s.get('model')})", f"`{os.path.relpath(d, rel_to)}`", summary.get("parameters"),
                      f"{summary.get('epochs')}/{summary.get('max_epochs')}", *_score_cells(s, base),
                      " ".join(f for f in figures if f)])

@@ -22,6 +22,7 @@ import speechgen
 from speechgen.bin import command
 from speechgen.errors import DataError, SpeechgenError
 from speechgen.eval.conversion import ensure_class_means
+from speechgen.eval.report import exp_model_name
 from speechgen.yaml_io import load_yaml
 
 #: the files of an exp dir that a packed model carries (when present), besides the checkpoint
@@ -48,7 +49,7 @@ def results_rows(exp_dir: Path) -> list:
     results = exp_dir.parent / "RESULTS.md"
     if not results.is_file():
         return []
-    short = exp_dir.name.replace("train_", "", 1)  # the latent-structure rows name the model without it
+    short = exp_model_name(exp_dir)  # the latent-structure rows name the model without train_
     names = (f"`{exp_dir.name}`", f"| {exp_dir.name} |", f"| {short} |", f"| {short} z_")
     return [line for line in results.read_text().splitlines() if line.startswith("|") and any(n in line for n in names)]
 
@@ -76,8 +77,7 @@ def pack(exp_dir: Path, out: Path, checkpoint: str = "best.pt") -> Path:
 
 def pack_name(exp_dir: Path) -> str:
     """The packed file's name for an exp dir: ``exp/train_fdnf`` -> ``fdnf.tar.gz``."""
-    name = exp_dir.resolve().name
-    return (name[len("train_"):] if name.startswith("train_") else name) + ".tar.gz"
+    return exp_model_name(exp_dir.resolve()) + ".tar.gz"
 
 
 def pack_one(exp_dir: Path, out: Path, checkpoint: str) -> None:

@@ -92,11 +92,20 @@ def _pm(stat: Sequence[float]) -> str:
 
 
 BASELINE = "identity"  # the model-free row every table is judged against (exp dir train_identity)
+#: a trained model's exp dir is train_<model>; a posterior classifier's (classifier_phone) has no prefix
+TRAIN_PREFIX = "train_"
+
+
+def exp_model_name(exp_dir: str | Path) -> str:
+    """The model an exp dir holds, as the tables and the packed files name it: ``exp/train_fdnf`` ->
+    ``fdnf``; only a leading ``train_`` goes (``exp/train_pretrain_x`` -> ``pretrain_x``)."""
+    name = Path(exp_dir).name
+    return name[len(TRAIN_PREFIX):] if name.startswith(TRAIN_PREFIX) else name
 
 
 def _ordered_dirs(found, order: Sequence[str]) -> List[Path]:
     rank = {name: i for i, name in enumerate(order)}
-    return sorted(found, key=lambda d: (rank.get(d.name.replace("train_", ""), len(rank)), d.name))
+    return sorted(found, key=lambda d: (rank.get(exp_model_name(d), len(rank)), d.name))
 
 
 def _row_name(d: Path, model: str, rel_to: Path) -> str:
@@ -193,7 +202,7 @@ def _structure_sets(exp_root: Path, order: Sequence[str], eval_set: str) -> List
     found = {p.parent.parent: p for p in exp_root.glob(f"*/encode_{eval_set}/structure_all.json")}
     out = []
     for d in _ordered_dirs(found, order):
-        name = d.name.replace("train_", "")
+        name = exp_model_name(d)
         label = "raw normalised segments (identity)" if name == BASELINE else name
         out.append((label, d, "all", _read_json(found[d])))
         for part in ("phone", "spk"):
@@ -205,7 +214,7 @@ def _structure_sets(exp_root: Path, order: Sequence[str], eval_set: str) -> List
 
 def _structure_claims(sets: Sequence[tuple]) -> List[str]:
     """The paper's reading of its t-SNE figure as checks on the k-NN accuracies (where the dirs exist)."""
-    knn = {(d.name.replace("train_", ""), part): stats for _, d, part, stats in sets}
+    knn = {(exp_model_name(d), part): stats for _, d, part, stats in sets}
 
     def get(name: str, part: str, factor: str) -> Optional[float]:
         return knn.get((name, part), {}).get(f"knn_{factor}")
@@ -264,7 +273,7 @@ def summary_tables(exp_root: str | Path, names: Sequence[str], eval_set: str = "
     (rows named by ``name``; ° where the identity baseline is at least as good), for a README."""
     exp_root = Path(exp_root)
     sets = [entry for entry in _structure_sets(exp_root, names, eval_set)
-            if entry[1].name.replace("train_", "") in names]
+            if exp_model_name(entry[1]) in names]
     rows = [[label, *(f"{stats[k]:.3f}" for k in ("knn_phone", "knn_spk", "silhouette_phone", "silhouette_spk"))]
             for label, _, _, stats in sets]
     if sets:
@@ -272,10 +281,10 @@ def summary_tables(exp_root: str | Path, names: Sequence[str], eval_set: str = "
     parts = [markdown_table(["codes", "k-NN phone", "k-NN speaker", "silhouette phone", "silhouette speaker"],
                             rows), ""] if sets else []
     found = {d: r for d, r in _manipulation_results(exp_root, eval_set).items()
-             if d.name.replace("train_", "") in names}
+             if exp_model_name(d) in names}
     if not found:
         return "\n".join(parts)
-    entries = _manipulation_entries(found, _ordered_dirs(found, names), lambda d: d.name.replace("train_", ""))
+    entries = _manipulation_entries(found, _ordered_dirs(found, names), exp_model_name)
     base = next((scores for _, is_base, scores in entries if is_base), None)
     rows = []
     for name, is_base, scores in entries:
