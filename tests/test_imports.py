@@ -42,3 +42,17 @@ def test_the_probe_names_a_script_that_imports_torch():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("train ") and "speechgen/" in out.stdout
+
+
+#: scripts that load models but fit none of scikit-learn's (about 1.7 s of CPU to import on a slow core):
+#: speechgen-eval-logmel fits its PCA baselines in the classifier's run only, and imports it there
+SKLEARN_FREE = ("train", "encode", "manipulate", "eval_logmel", "decode_complex", "convert")
+
+
+def test_model_scripts_start_without_scikit_learn():
+    probe = ("import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module('speechgen.bin.' + name)\n"
+             "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))")
+    out = subprocess.run([sys.executable, "-c", probe, *SKLEARN_FREE], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"scikit-learn imported at start: {out.stdout[:300]}"

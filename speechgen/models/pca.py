@@ -13,7 +13,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
 
 from speechgen.models.abilities import Autoencoder, Labels, Sampler, check_labels
 
@@ -35,6 +34,10 @@ class PCABaseline(Autoencoder, Sampler):
     @classmethod
     def fit(cls, windows: torch.Tensor, dims: int, seed: int = 0) -> "PCABaseline":
         """The top ``dims`` components of ``windows`` (N, T, F)."""
+        # imported here: scikit-learn takes ~1.7 s of CPU to import on a slow core, which every
+        # speechgen-eval-logmel of a model (only the classifier's fits the baselines) would pay
+        from sklearn.decomposition import PCA
+
         n, t, f = windows.shape
         pca = PCA(n_components=min(dims, n, t * f), svd_solver="full", random_state=seed)
         pca.fit(windows.reshape(n, -1).double().numpy())
