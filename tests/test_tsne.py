@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from speechgen.errors import DataError
-from speechgen.eval.tsne import load_codes, plot_tsne_grid, subsample
+from speechgen.eval.tsne import load_codes, named_classes, plot_tsne_grid, scatter_classes, subsample
 
 
 def write_codes(d, n=30, dim=6):
@@ -45,3 +45,22 @@ def test_grid_has_a_column_per_model_and_refuses_other_segments(tmp_path):
     with pytest.raises(DataError, match="different segments"):
         plot_tsne_grid([a, b], tmp_path / "bad.png")
     assert np.array_equal(subsample(100, 10, 0), subsample(100, 10, 0)) and len(subsample(5, 10, 0)) == 5
+
+
+def test_the_most_frequent_classes_get_colours_and_the_others_grey():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    symbols = ["b"] * 3 + ["a"] * 3 + ["c"] * 2 + ["d"]
+    assert named_classes(symbols, 2) == ["a", "b"]  # a tie goes in name order
+    assert named_classes(symbols, 0) == ["a", "b", "c", "d"]
+    fig, ax = plt.subplots()
+    scatter_classes(ax, np.arange(18.0).reshape(9, 2), symbols, ["a", "b"], legend=True)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["others", "a", "b"]
+    others = ax.collections[0]
+    assert len(others.get_offsets()) == 3 and np.allclose(others.get_facecolor()[0][:3], 0.85)
+    assert [len(c.get_offsets()) for c in ax.collections[1:]] == [3, 3]
+    assert len({tuple(c.get_facecolor()[0]) for c in ax.collections}) == 3  # a colour each
+    plt.close(fig)

@@ -23,6 +23,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-points", type=int, default=2000, help="segments plotted (a seeded subsample)")
     p.add_argument("--perplexity", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0, help="seed of the subsample, the t-SNE and the k-NN folds")
+    p.add_argument("--named-classes", type=int, default=10, metavar="N",
+                   help="classes of each factor drawn in colour, the most frequent, with a legend; the others "
+                        "grey (0: every class its own colour)")
     p.add_argument("--knn-k", type=int, default=10, help="neighbours of the k-NN accuracy of each factor")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds of the k-NN accuracy")
     args = p.parse_args(argv)
@@ -34,7 +37,7 @@ def main(argv=None) -> int:
         path, _, part = path.partition(":")
         sets.append(load_codes(name, path, part or None))
     embeddings = plot_tsne_grid(sets, args.out, max_points=args.max_points, seed=args.seed,
-                                perplexity=args.perplexity)
+                                perplexity=args.perplexity, n_named=args.named_classes)
     structure = write_latent_structure(sets, embeddings, args.max_points, args.seed, args.knn_k, args.folds)
     print(f"t-SNE of {', '.join(s.name for s in sets)} -> {args.out}")
     for name, stats in structure.items():

@@ -200,22 +200,13 @@ def plot_phone_tsne(codes: np.ndarray, phones: Sequence[str], out_png: str | Pat
                     n_named: int = 12, seed: int = 0) -> None:
     """t-SNE of latent codes (N, D) coloured by phone: the ``n_named`` most frequent phones in colour
     with a legend, the others in light grey."""
-    from speechgen.eval.tsne import tsne_embed
+    from speechgen.eval.tsne import named_classes, scatter_classes, tsne_embed
 
     emb = tsne_embed(codes, seed=seed)
-    names, counts = np.unique(np.asarray(phones), return_counts=True)
-    named = list(names[np.argsort(-counts, kind="stable")][:n_named])
-    phones = np.asarray(phones)
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    other = ~np.isin(phones, named)
-    ax.scatter(emb[other, 0], emb[other, 1], s=4, c="0.85", linewidths=0, label="other")
-    palette = plt.get_cmap("tab20")
-    for i, phone in enumerate(named):
-        mask = phones == phone
-        ax.scatter(emb[mask, 0], emb[mask, 1], s=5, color=palette(i % 20), linewidths=0, label=phone)
+    scatter_classes(ax, emb, phones, named_classes(phones, n_named), legend=True)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2.5, frameon=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, out_png, dpi=110)

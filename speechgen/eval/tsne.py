@@ -86,18 +86,36 @@ def cached_tsne(cs: CodeSet, idx: np.ndarray, seed: int, perplexity: float) -> n
     return emb
 
 
-def _class_colours(symbols: Sequence[str]):
+def named_classes(symbols: Sequence[str], n_named: int) -> List[str]:
+    """The ``n_named`` most frequent classes of ``symbols`` (ties in name order); all when ``n_named`` <= 0."""
+    names, counts = np.unique(np.asarray(symbols), return_counts=True)
+    ranked = [str(c) for c in names[np.argsort(-counts, kind="stable")]]
+    return ranked if n_named <= 0 else ranked[:n_named]
+
+
+def scatter_classes(ax, emb: np.ndarray, symbols: Sequence[str], named: Sequence[str], legend: bool) -> None:
+    """Points of ``emb`` (N, 2) coloured by class: each class of ``named`` in its own colour, the others
+    light grey beneath them (a few distinct colours show clusters that dozens of similar ones hide)."""
     import matplotlib.pyplot as plt
 
-    classes = sorted(set(symbols))
-    palette = [plt.get_cmap(name)(i) for name in ("tab20", "tab20b", "tab20c") for i in range(20)]
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([palette[index[s] % len(palette)] for s in symbols]), classes
+    symbols = np.asarray(symbols)
+    other = ~np.isin(symbols, list(named))
+    if other.any():
+        ax.scatter(emb[other, 0], emb[other, 1], s=3, c="0.85", linewidths=0, label="others")
+    maps = ("tab10",) if len(named) <= 10 else ("tab20", "tab20b", "tab20c")
+    palette = [plt.get_cmap(name)(i) for name in maps for i in range(plt.get_cmap(name).N)]
+    for i, name in enumerate(named):
+        mask = symbols == name
+        ax.scatter(emb[mask, 0], emb[mask, 1], s=5, color=palette[i % len(palette)], linewidths=0, label=name)
+    if legend and len(named) <= 20:
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2.5, frameon=False)
 
 
 def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("phone", "spk"),
-                   max_points: int = 2000, seed: int = 0, perplexity: float = 30.0) -> Dict[str, np.ndarray]:
-    """One PNG: columns are models, rows are factors (colours = classes). Returns the 2-d embeddings."""
+                   max_points: int = 2000, seed: int = 0, perplexity: float = 30.0,
+                   n_named: int = 10) -> Dict[str, np.ndarray]:
+    """One PNG: columns are models, rows are factors, the ``n_named`` most frequent classes of each factor
+    in colour (with a legend), the others grey (``n_named`` <= 0: every class). Returns the 2-d embeddings."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,22 +133,26 @@ def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("
     if not rows:
         raise DataError("no label files beside the codes; nothing to colour the t-SNE by")
     titles = {"phone": "phone", "spk": "speaker"}
-    fig, axes = plt.subplots(len(rows), len(code_sets), figsize=(3.4 * len(code_sets), 3.4 * len(rows)),
+    symbols = {f: [code_sets[0].labels[f][i] for i in idx] for f in rows}
+    named = {f: named_classes(symbols[f], n_named) for f in rows}  # the same classes in every column
+    shown = {f: f"the {len(named[f])} most frequent of {len(set(symbols[f]))}" if len(named[f]) < len(set(symbols[f]))
+             else f"{len(named[f])} classes" for f in rows}
+    fig, axes = plt.subplots(len(rows), len(code_sets), figsize=(3.4 * len(code_sets) + 1.0, 3.4 * len(rows)),
                              squeeze=False)
     embeddings = {}
     for col, cs in enumerate(progress(code_sets, "t-SNE", unit="code set")):
         emb = cached_tsne(cs, idx, seed, perplexity)
         embeddings[cs.name] = emb
         for row, factor in enumerate(rows):
-            colours, classes = _class_colours([cs.labels[factor][i] for i in idx])
             ax = axes[row][col]
-            ax.scatter(emb[:, 0], emb[:, 1], c=colours, s=3, linewidths=0)
+            scatter_classes(ax, emb, [cs.labels[factor][i] for i in idx], named[factor],
+                            legend=col == len(code_sets) - 1)
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(cs.name)
             if col == 0:
-                ax.set_ylabel(f"coloured by {titles.get(factor, factor)} ({len(classes)})")
+                ax.set_ylabel(f"coloured by {titles.get(factor, factor)}\n({shown[factor]})", fontsize=9)
     fig.suptitle(f"t-SNE of latent codes ({len(idx)} test segments)")
     fig.tight_layout()
     save_figure(fig, out_png, dpi=110)
