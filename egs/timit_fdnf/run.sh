@@ -14,7 +14,8 @@
 #      `identity` is the model-free baseline (each segment its own code): nothing to train. Then the
 #      posterior MLPs for phone and speaker (stage 5's judges) -> $exp/classifier_{phone,spk}
 #   3  encoding of the evaluated set (--eval-set, test by default) -> $exp/train_<model>/encode_test/
-#   4  t-SNE of the codes coloured by phone and by speaker -> $exp/train_<model>/figures/tsne.png,
+#   4  t-SNE of the codes coloured by phone and by speaker (the 10 most frequent classes of each, the
+#      others grey) -> $exp/train_<model>/figures/tsne.png,
 #      all models side by side -> $exp/tsne_grid.png (2 rows x one column per model), and the
 #      phone and speaker parts of factorial codes -> $exp/train_<model>/figures/tsne_parts.png;
 #      k-NN accuracy and t-SNE silhouette per factor -> encode_test/structure_{all,phone,spk}.json
