@@ -135,8 +135,9 @@ def plot_tsne_grid(code_sets: Sequence[CodeSet], out_png: str | Path, factors=("
     titles = {"phone": "phone", "spk": "speaker"}
     symbols = {f: [code_sets[0].labels[f][i] for i in idx] for f in rows}
     named = {f: named_classes(symbols[f], n_named) for f in rows}  # the same classes in every column
-    shown = {f: f"the {len(named[f])} most frequent of {len(set(symbols[f]))}" if len(named[f]) < len(set(symbols[f]))
-             else f"{len(named[f])} classes" for f in rows}
+    n_classes = {f: len(set(symbols[f])) for f in rows}
+    shown = {f: f"the {len(named[f])} most frequent of {n_classes[f]}" if len(named[f]) < n_classes[f]
+             else f"{n_classes[f]} classes" for f in rows}
     fig, axes = plt.subplots(len(rows), len(code_sets), figsize=(3.4 * len(code_sets) + 1.0, 3.4 * len(rows)),
                              squeeze=False)
     embeddings = {}
