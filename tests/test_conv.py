@@ -1,9 +1,10 @@
-"""DilatedConv2d: nn.Conv2d's output and gradients, with the weight gradient taken on the sub-grids."""
+"""DilatedConv2d: nn.Conv2d's output and gradients, with the weight gradient taken on the sub-grids;
+ChannelsLastGELU: nn.GELU's output and gradient in the maps' own layout."""
 import pytest
 import torch
 from torch import nn
 
-from speechgen.models.conv import DilatedConv2d, space_to_batch
+from speechgen.models.conv import ChannelsLastGELU, DilatedConv2d, space_to_batch
 
 
 def reference(layer: DilatedConv2d) -> nn.Conv2d:
@@ -79,3 +80,17 @@ def test_off_the_cpu_the_library_path_is_taken():
     layer = DilatedConv2d(2, 3, 3, dilation=2).to("meta")
     y = layer(torch.empty(1, 2, 9, 7, device="meta"))
     assert y.shape == (1, 3, 9, 7) and y.grad_fn.name() != "_DilatedConv2dFunctionBackward"
+
+
+@pytest.mark.parametrize("shape,channels_last", [((3, 5, 7, 4), True), ((3, 5, 7, 4), False), ((2, 6, 9), False)])
+def test_channels_last_gelu_gives_nn_gelu_output_and_gradient_in_the_input_layout(shape, channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64) * 3
+    g = torch.randn(*shape, dtype=torch.float64)
+    if channels_last:
+        x, g = (t.contiguous(memory_format=torch.channels_last) for t in (x, g))
+    ours, theirs = grads(ChannelsLastGELU(), x, g), grads(nn.GELU(), x, g)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        assert a.stride() == b.stride()
+    assert ours[0].is_contiguous(memory_format=torch.channels_last) == channels_last
