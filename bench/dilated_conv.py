@@ -44,15 +44,15 @@ def main(argv=None) -> int:
 
     keep_freed_memory()
     torch.set_num_threads(args.threads)
-    layer, ours = {"subgrid": (DilatedConv2d, "sub-grids"), "gelu": (ChannelsLastGELU, "NHWC view")}[args.change]
-    library = layer.__mro__[1].forward
+    layer, library, ours = {"subgrid": (DilatedConv2d, torch.nn.Conv2d.forward, "sub-grids"),
+                            "gelu": (ChannelsLastGELU, torch.nn.GELU.forward, "NHWC view")}[args.change]
     impl = {"library": library, ours: layer.forward}
     times = {name: [] for name in impl}
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
-        for name in impl:
+        for i, name in enumerate(impl):
             torch.manual_seed(0)
-            runs[name] = build_trainer(args.model, str(Path(tmp) / name.replace("-", "_").replace(" ", "_")))
+            runs[name] = build_trainer(args.model, str(Path(tmp) / f"run{i}"))
         for r in range(args.rounds):
             for name, (trainer, batch) in runs.items():
                 layer.forward = impl[name]
